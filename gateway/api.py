@@ -1,0 +1,148 @@
+"""The inbound Anthropic API under /v1: thin operations that authenticate, parse, and call the pipeline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from ninja import NinjaAPI
+from pydantic import BaseModel, ValidationError
+
+from gateway import pipeline
+from gateway.auth import request_authenticate
+from gateway.errors import (
+    ApiError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    RequestTooLargeError,
+    error_response,
+)
+from gateway.sse import encode
+from gateway.wire import CountTokensRequest, MessagesRequest
+from providers.adapters.base import InboundContext
+from providers.snapshot import routing_snapshot_get
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(title="Lynkr", urls_namespace="lynkr-v1", docs_url=None, openapi_url=None)
+
+
+def request_id(request: HttpRequest) -> str:
+    return getattr(request, "lynkr_request_id", "")
+
+
+@api.exception_handler(GatewayError)
+def _gateway_error(request: HttpRequest, exc: GatewayError) -> HttpResponse:
+    return error_response(exc, request_id(request))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("request_id=%s unexpected error", request_id(request))
+    return error_response(ApiError("internal gateway error"), request_id(request))
+
+
+def _parse(request: HttpRequest, model: type[BaseModel]) -> dict[str, Any]:
+    raw = request.body
+    if len(raw) > settings.LYNKR_MAX_BODY_BYTES:
+        raise RequestTooLargeError(f"request body exceeds {settings.LYNKR_MAX_BODY_BYTES} bytes")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidRequestError(f"{where}: {first['msg']}") from None
+    return data
+
+
+async def _context(request: HttpRequest) -> pipeline.RequestContext:
+    key = await request_authenticate(request.headers)
+    return pipeline.RequestContext(
+        request_id=request_id(request),
+        key=key,
+        inbound=InboundContext(
+            anthropic_version=request.headers.get("anthropic-version", ""),
+            anthropic_beta=request.headers.get("anthropic-beta", ""),
+            request_id=request_id(request),
+        ),
+    )
+
+
+@api.post("/messages")
+async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    ctx = await _context(request)
+    body = _parse(request, MessagesRequest)
+    stream = await pipeline.messages_open(ctx, body)
+    if not body.get("stream"):
+        message = await pipeline.messages_fold(stream)
+        return HttpResponse(orjson.dumps(message), content_type="application/json")
+
+    async def sse() -> Any:
+        try:
+            async for event in stream.events():
+                yield encode(event)
+        finally:
+            await stream.aclose()
+
+    response = StreamingHttpResponse(sse(), content_type="text/event-stream; charset=utf-8")
+    response["cache-control"] = "no-cache"
+    response["x-accel-buffering"] = "no"  # nginx: do not buffer SSE
+    return response
+
+
+@api.post("/messages/count_tokens")
+async def count_tokens(request: HttpRequest) -> HttpResponse:
+    ctx = await _context(request)
+    body = _parse(request, CountTokensRequest)
+    count = await pipeline.tokens_count_request(ctx, body)
+    return HttpResponse(orjson.dumps({"input_tokens": count}), content_type="application/json")
+
+
+_CREATED_AT = "2025-01-01T00:00:00Z"
+
+
+def _model_entry(model_id: str) -> dict[str, str]:
+    return {"type": "model", "id": model_id, "display_name": model_id, "created_at": _CREATED_AT}
+
+
+@api.get("/models")
+async def models(request: HttpRequest) -> HttpResponse:
+    """Anthropic's list shape (https://docs.anthropic.com/en/api/models-list) with its cursor parameters."""
+    await request_authenticate(request.headers)
+    ids = (await routing_snapshot_get()).models()
+    after, before = request.GET.get("after_id"), request.GET.get("before_id")
+    try:
+        limit = max(1, min(1000, int(request.GET.get("limit", "20"))))
+    except ValueError:
+        raise InvalidRequestError("limit: must be an integer") from None
+    if after in ids:
+        ids = ids[ids.index(after) + 1 :]
+    elif before in ids:
+        ids = ids[: ids.index(before)]
+        ids = ids[-limit:]
+    page = ids[:limit]
+    body = {
+        "data": [_model_entry(m) for m in page],
+        "has_more": len(ids) > len(page),
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+@api.get("/models/{model_id}")
+async def model_get(request: HttpRequest, model_id: str) -> HttpResponse:
+    await request_authenticate(request.headers)
+    if model_id not in (await routing_snapshot_get()).models():
+        raise NotFoundError(f"model: {model_id}")
+    return HttpResponse(orjson.dumps(_model_entry(model_id)), content_type="application/json")

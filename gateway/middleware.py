@@ -1,0 +1,51 @@
+"""Request ids: taken from ``X-Request-ID`` when a caller sends a sane one, else generated; echoed back as
+``request-id`` (Anthropic's header) and ``x-request-id`` on every response."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_for(request: HttpRequest) -> str:
+    given = request.headers.get("x-request-id", "")
+    if given and _SANE.match(given):
+        return given
+    return "req_" + secrets.token_hex(12)
+
+
+class RequestIdMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]):
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self._async:
+            return self.__acall__(request)
+        request.lynkr_request_id = request_id_for(request)  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        assert isinstance(response, HttpResponseBase)
+        return _stamp(request, response)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        request.lynkr_request_id = request_id_for(request)  # type: ignore[attr-defined]
+        response = await self.get_response(request)  # type: ignore[misc]
+        return _stamp(request, response)
+
+
+def _stamp(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    request_id: str = request.lynkr_request_id  # type: ignore[attr-defined]
+    response["request-id"] = request_id
+    response["x-request-id"] = request_id
+    return response

@@ -1,0 +1,154 @@
+"""Settings for every deployment; a laptop differs from production only by environment variables.
+
+Each variable is documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+from lynkr_site import env as E
+
+BASE_DIR = E.BASE_DIR
+DATA_DIR = E.data_dir()
+
+SECRET_KEY = E.secret_key(DATA_DIR)
+DEBUG = E.get_bool("LYNKR_DEBUG", False)
+ALLOWED_HOSTS = E.get_list("LYNKR_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = E.get_list("LYNKR_CSRF_TRUSTED_ORIGINS", [])
+
+LYNKR_HOST = E.listen_host()
+LYNKR_PORT = E.get_int("PORT", 8080, minimum=1, maximum=65535)
+LYNKR_PUBLIC_URL = E.get_str("LYNKR_PUBLIC_URL", "") or f"http://{LYNKR_HOST}:{LYNKR_PORT}"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "gateway",
+    "providers",
+    "workspace",
+    "tasks_app",
+    "mcp_app",
+]
+
+MIDDLEWARE = [
+    "gateway.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lynkr_site.urls"
+ASGI_APPLICATION = "lynkr_site.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": E.database_config(DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = E.redis_url()
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lynkr"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery: Redis when configured; otherwise kombu's filesystem transport in the data dir, so tasks still run
+# in a separate worker process (started beside the server by `lynkr serve`), never eagerly inside a request.
+CELERY_QUEUE_DIR = DATA_DIR / "celery"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+else:
+    for _sub in ("queue", "processed", "results"):
+        (CELERY_QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
+        "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
+        "processed_folder": str(CELERY_QUEUE_DIR / "processed"),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = f"file://{CELERY_QUEUE_DIR / 'results'}"
+CELERY_TASK_ALWAYS_EAGER = E.get_bool("LYNKR_CELERY_EAGER", False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+LYNKR_EMBEDDED_WORKER = E.get_bool("LYNKR_EMBEDDED_WORKER", not REDIS_URL)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = E.get_str("LYNKR_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- gateway ---------------------------------------------------------------------------------------------
+# Serve the API under a path prefix (e.g. "gw/anthropic/" -> /gw/anthropic/v1/messages); Claude Code keeps a
+# base-URL path (claude-code-wire.md §1).
+LYNKR_BASE_PATH = E.base_path()
+LYNKR_MAX_BODY_BYTES = E.get_int("LYNKR_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Django refuses bodies over this before our view runs; keep it in step with our own, clearer limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = LYNKR_MAX_BODY_BYTES
+LYNKR_UPSTREAM_CONNECT_TIMEOUT = E.get_float("LYNKR_UPSTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
+# The CLI waits up to 600 s for an answer (X-Stainless-Timeout: 600), so must we.
+LYNKR_UPSTREAM_READ_TIMEOUT = E.get_float("LYNKR_UPSTREAM_READ_TIMEOUT", 600.0, minimum=1.0)
+LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 200, minimum=1)
+LYNKR_KEY_CACHE_TTL = E.get_float("LYNKR_KEY_CACHE_TTL", 5.0, minimum=0.0)
+LYNKR_ROUTING_TTL = E.get_float("LYNKR_ROUTING_TTL", 5.0, minimum=0.0)
+LYNKR_ADMIN_USERNAME = E.get_str("LYNKR_ADMIN_USERNAME", "admin")
+
+# Lynkr's provider variables, read once here and synced into the Provider table at start.
+LYNKR_PROVIDER_ENV = {
+    "MODEL_PROVIDER": E.get_str("MODEL_PROVIDER"),
+    "MODEL_DEFAULT": E.get_str("MODEL_DEFAULT"),
+    "AZURE_ANTHROPIC_ENDPOINT": E.get_str("AZURE_ANTHROPIC_ENDPOINT"),
+    "AZURE_ANTHROPIC_API_KEY": E.get_secret("AZURE_ANTHROPIC_API_KEY"),
+    "AZURE_ANTHROPIC_VERSION": E.get_str("AZURE_ANTHROPIC_VERSION", "2023-06-01"),
+}
+
+LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

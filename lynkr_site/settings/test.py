@@ -1,0 +1,16 @@
+"""Test settings: the same as production but for speed (password hashing) and the test database choice."""
+
+from __future__ import annotations
+
+import os
+
+from lynkr_site.env import database_config
+from lynkr_site.settings.base import *  # noqa: F403
+from lynkr_site.settings.base import DATA_DIR
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# `make test` runs the DB tests a second time on PostgreSQL with LYNKR_TEST_DATABASE_URL set.
+if os.environ.get("LYNKR_TEST_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ["LYNKR_TEST_DATABASE_URL"]
+    DATABASES = {"default": database_config(DATA_DIR)}

@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import path, re_path
+
+from gateway import views
+from gateway.api import api
+
+prefix = settings.LYNKR_BASE_PATH
+
+urlpatterns = [
+    path("", views.root),
+    path("admin/", admin.site.urls),
+    path(f"{prefix}v1/", api.urls),
+    re_path(rf"^{prefix}v1(/.*)?$", views.api_not_found),
+]
+if prefix:
+    urlpatterns.insert(1, path(prefix, views.root))
+
+# JSON, Anthropic-shaped, for every error Django itself would render as HTML.
+handler400 = "gateway.views.bad_request"
+handler403 = "gateway.views.permission_denied"
+handler404 = "gateway.views.api_not_found"
+handler500 = "gateway.views.server_error"

@@ -1,0 +1,1 @@
+"""Anthropic Messages API upstreams: Anthropic, Azure AI Foundry's /anthropic/v1/messages, compatible gateways."""

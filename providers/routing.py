@@ -1,0 +1,69 @@
+"""The routing snapshot: an immutable picture of the enabled providers, and pure route selection.
+
+The snapshot is built from the database off the hot path (at most once per ``LYNKR_ROUTING_TTL`` seconds, and
+at once after an admin save in this process) so no request runs an ORM query to learn where it goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The ids Claude Code sends by default (claude-code-wire.md §3 and §8); listed by /v1/models for a provider
+# that does not name the models it serves.
+DEFAULT_CLIENT_MODELS = (
+    "claude-opus-5-5",
+    "claude-opus-4-8",
+    "claude-sonnet-5",
+    "claude-haiku-4-5-20251001",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    credential: str = field(repr=False)
+    auth_style: str = "x-api-key"
+    api_version: str = "2023-06-01"
+    model_override: str = ""
+    advertised_models: tuple[str, ...] = ()
+    supports_count_tokens: bool = True
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: ProviderConfig
+    upstream_model: str
+    client_model: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    providers: tuple[ProviderConfig, ...]
+
+    def models(self) -> list[str]:
+        """Client model ids this deployment answers for, in provider priority order, without duplicates."""
+        seen: dict[str, None] = {}
+        for provider in self.providers:
+            for model in provider.advertised_models or DEFAULT_CLIENT_MODELS:
+                seen.setdefault(model, None)
+        return list(seen)
+
+
+class NoRouteError(Exception):
+    pass
+
+
+def route_select(snapshot: RoutingSnapshot, *, client_model: str) -> Route:
+    """The first enabled provider, by priority, that advertises the model (or advertises nothing)."""
+    for provider in snapshot.providers:
+        if provider.advertised_models and client_model not in provider.advertised_models:
+            continue
+        return Route(provider, provider.model_override or client_model, client_model)
+    if not snapshot.providers:
+        raise NoRouteError("no provider is configured: add one in admin or set MODEL_PROVIDER (see docs/providers.md)")
+    raise NoRouteError(f"no provider serves model {client_model!r}")
