@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.mocks.anthropic_upstream import MockAnthropicUpstream  # noqa: E402
+
+
+@pytest.fixture
+def upstream() -> Iterator[MockAnthropicUpstream]:
+    with MockAnthropicUpstream() as mock:
+        yield mock
+        assert mock.errors == [], mock.errors
+
+
+@pytest.fixture(autouse=True)
+def _clear_process_caches() -> Iterator[None]:
+    """Per-process caches (keys, routing) must not leak between tests."""
+    from gateway import pipeline
+    from gateway.auth import key_cache_clear
+    from providers.snapshot import routing_snapshot_invalidate
+
+    key_cache_clear()
+    routing_snapshot_invalidate()
+    pipeline._no_upstream_count.clear()
+    yield
