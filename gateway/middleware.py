@@ -8,7 +8,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
+from gateway.errors import ERRORS_BY_TYPE, ApiError, InvalidRequestError, error_response
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -44,8 +47,27 @@ class RequestIdMiddleware:
         return _stamp(request, response)
 
 
+_TYPE_BY_STATUS = {cls.status: cls for cls in ERRORS_BY_TYPE.values()}
+
+
 def _stamp(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     request_id: str = request.lynkr_request_id  # type: ignore[attr-defined]
+    if (
+        response.status_code >= 400
+        and request.path.startswith(f"/{settings.LYNKR_BASE_PATH}v1")
+        and not response.get("content-type", "").startswith("application/json")
+    ):
+        # A framework-made error (405 from the router, ...): answer in Anthropic's shape, never HTML/plain.
+        error_class = _TYPE_BY_STATUS.get(
+            response.status_code, ApiError if response.status_code >= 500 else InvalidRequestError
+        )
+        error = error_class(
+            f"{request.method} {request.path}: HTTP {response.status_code}", status=response.status_code
+        )
+        replacement = error_response(error, request_id)
+        if response.has_header("allow"):
+            replacement["allow"] = response["allow"]
+        response = replacement
     response["request-id"] = request_id
     response["x-request-id"] = request_id
     return response

@@ -109,6 +109,10 @@ def data_dir() -> Path:
     return path
 
 
+# The engines whose drivers ship with Lynkr (psycopg for PostgreSQL; sqlite3 in the standard library).
+_DB_SCHEMES = frozenset({"postgres", "postgresql", "psql", "pgsql", "sqlite"})
+
+
 def database_config(data: Path) -> dict[str, Any]:
     raw = get_secret("DATABASE_URL")
     if not raw:
@@ -117,15 +121,16 @@ def database_config(data: Path) -> dict[str, Any]:
             "NAME": str(data / "lynkr.sqlite3"),
         }
     else:
+        scheme = urlsplit(raw).scheme
+        if scheme not in _DB_SCHEMES:
+            raise _fail(
+                "DATABASE_URL", _redact_url(raw), f"unsupported scheme {scheme!r} (use postgres:// or sqlite:///)"
+            )
         try:
             config = environ.Env.db_url_config(raw)
         except Exception as exc:  # django-environ raises several types for malformed URLs
             raise _fail("DATABASE_URL", _redact_url(raw), f"not a database URL ({exc})") from exc
-        engine = str(config.get("ENGINE", ""))
-        if not engine:
-            scheme = urlsplit(raw).scheme
-            raise _fail("DATABASE_URL", _redact_url(raw), f"unknown scheme {scheme!r} (use postgres:// or sqlite:///)")
-        if "sqlite" in engine and not config.get("NAME"):
+        if scheme == "sqlite" and not config.get("NAME"):
             raise _fail("DATABASE_URL", raw, "a SQLite URL needs a path: sqlite:////abs/path.sqlite3")
     if "sqlite" in str(config["ENGINE"]):
         # WAL lets readers run beside the one writer; IMMEDIATE avoids "database is locked" on lock upgrades.

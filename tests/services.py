@@ -34,3 +34,9 @@ def require_service(name: str, host: str, port: int) -> None:
 def require_redis() -> str:
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     return f"redis://{REDIS_HOST}:{REDIS_PORT}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -113,6 +113,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+LYNKR_SERVE_STATIC = E.get_bool("LYNKR_SERVE_STATIC", True)
 
 # --- gateway ---------------------------------------------------------------------------------------------
 # Serve the API under a path prefix (e.g. "gw/anthropic/" -> /gw/anthropic/v1/messages); Claude Code keeps a

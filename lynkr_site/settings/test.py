@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
+
+# Tests never write into the checkout's ./data.
+os.environ.setdefault("LYNKR_DATA_DIR", tempfile.mkdtemp(prefix="lynkr-test-"))
 
 from lynkr_site.env import database_config
 from lynkr_site.settings.base import *  # noqa: F403

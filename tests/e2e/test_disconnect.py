@@ -26,18 +26,17 @@ def _wait_new_disconnect(upstream: MockAnthropicUpstream, before: int, timeout: 
 
 def test_streaming_disconnect_cancels_upstream(gateway: LynkrServer, module_upstream: MockAnthropicUpstream) -> None:
     before = len(module_upstream.disconnects)
-    with httpx.Client(timeout=30) as http:
-        with http.stream(
-            "POST",
-            f"{gateway.url}/v1/messages?beta=true",
-            headers={"x-api-key": gateway.api_key},
-            json={"model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "__slow"}]},
-        ) as response:
-            assert response.status_code == 200
-            lines = response.iter_lines()
-            seen = [next(lines) for _ in range(3)]
-            assert seen[0] == "event: message_start"
-            closed_at = time.monotonic()
+    with httpx.Client(timeout=30) as http, http.stream(
+        "POST",
+        f"{gateway.url}/v1/messages?beta=true",
+        headers={"x-api-key": gateway.api_key},
+        json={"model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "__slow"}]},
+    ) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        seen = [next(lines) for _ in range(3)]
+        assert seen[0] == "event: message_start"
+        closed_at = time.monotonic()
     disconnected_at = _wait_new_disconnect(module_upstream, before, timeout=3.0)
     assert disconnected_at is not None, "the upstream request was not cancelled"
     assert disconnected_at - closed_at < 1.0
