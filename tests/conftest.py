@@ -31,3 +31,9 @@ def _clear_process_caches() -> Iterator[None]:
     routing_snapshot_invalidate()
     pipeline._no_upstream_count.clear()
     yield
+    # sync_to_async runs ORM calls on asgiref's shared executor thread; close that thread's connection so the
+    # PostgreSQL test database can be dropped at the end (it refuses while a session is open).
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
