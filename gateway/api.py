@@ -23,6 +23,7 @@ from gateway.errors import (
 )
 from gateway.sse import encode
 from gateway.wire import CountTokensRequest, MessagesRequest
+from gateway.wire.messages import describe_validation_error
 from providers.adapters.base import InboundContext
 from providers.snapshot import routing_snapshot_get
 
@@ -59,9 +60,7 @@ def _parse(request: HttpRequest, model: type[BaseModel]) -> dict[str, Any]:
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidRequestError(f"{where}: {first['msg']}") from None
+        raise InvalidRequestError(describe_validation_error(exc.errors(include_url=False))) from None
     return data
 
 

@@ -93,7 +93,9 @@ class Accumulator:
         elif kind == "signature_delta":
             block["signature"] = block.get("signature", "") + delta.get("signature", "")
         elif kind == "citations_delta":
-            block.setdefault("citations", []).append(delta.get("citation"))
+            if block.get("citations") is None:  # a block may start with "citations": null
+                block["citations"] = []
+            block["citations"].append(delta.get("citation"))
 
     def _finish_block(self, index: int) -> None:
         parts = self._json.pop(index, None)

@@ -70,7 +70,8 @@ _KNOWN_BLOCKS = frozenset({"text", "image", "document", "tool_use", "tool_result
 
 def _block_tag(value: Any) -> str:
     block_type = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return block_type if block_type in _KNOWN_BLOCKS else "unknown"
+    # A non-string type (a list, an object) must become a validation error, not a TypeError from `in`.
+    return block_type if isinstance(block_type, str) and block_type in _KNOWN_BLOCKS else "unknown"
 
 
 ContentBlock = Annotated[
@@ -120,3 +121,25 @@ class CountTokensRequest(_Open):
     messages: list[Message]
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
+
+
+_UNION_MEMBER_TAGS = _KNOWN_BLOCKS | {"unknown"}
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> str:
+    """One message naming the field, from pydantic's ``errors()``.
+
+    A union reports one error per member (``content.str: Input should be a valid string`` beside the block's
+    real problem), so the deepest location is the most specific; union-member and tag names are dropped from it.
+    """
+    best = max(errors, key=lambda error: len(error["loc"]))
+    loc = list(best["loc"])
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and ("[" in part or part == "str"):
+            continue
+        after_index = index > 0 and isinstance(loc[index - 1], int)
+        if after_index and part in _UNION_MEMBER_TAGS and index + 1 < len(loc):
+            continue  # the discriminator tag of a content block, not a field
+        parts.append(str(part))
+    return f"{'.'.join(parts) or 'body'}: {best['msg']}"

@@ -8,6 +8,7 @@ fine, so it must not be shown as "Failed to authenticate"), 404 reads as "issue 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from gateway.wire.errors import (
@@ -24,15 +25,17 @@ from gateway.wire.errors import (
 
 def retry_after_seconds(headers: Mapping[str, str]) -> str | None:
     """``retry-after`` in whole seconds; ``retry-after-ms`` converted, as the CLI ignores the ms form."""
-    value = headers.get("retry-after")
-    if value and value.strip().isdigit():
-        return value.strip()
+    value = (headers.get("retry-after") or "").strip()
+    if re.fullmatch(r"[0-9]{1,9}", value):
+        return value
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return str(max(1, math.ceil(float(ms) / 1000)))
+            seconds = float(ms) / 1000
         except ValueError:
             return None
+        if math.isfinite(seconds) and seconds >= 0:
+            return str(max(1, math.ceil(seconds)))
     return None
 
 

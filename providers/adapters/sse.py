@@ -18,15 +18,23 @@ class SseEvent:
 
 
 class SseParser:
-    __slots__ = ("_buffer", "_data", "_event")
+    __slots__ = ("_buffer", "_data", "_event", "_started")
 
     def __init__(self) -> None:
+        self._started = False
         self._buffer = b""
         self._event = ""
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         self._buffer += chunk
+        if not self._started:
+            # The spec drops one leading U+FEFF byte order mark; wait until 3 bytes decide it.
+            if len(self._buffer) < 3 and b"\xef\xbb\xbf".startswith(self._buffer):
+                return []
+            self._started = True
+            if self._buffer.startswith(b"\xef\xbb\xbf"):
+                self._buffer = self._buffer[3:]
         out: list[SseEvent] = []
         while True:
             index, width = _line_end(self._buffer)

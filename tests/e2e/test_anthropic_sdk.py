@@ -186,9 +186,12 @@ def test_mid_stream_error_event_relayed(gateway: LynkrServer, module_upstream: M
             ]
         )
     )
-    with pytest.raises(anthropic.APIStatusError) as caught, client(gateway).messages.stream(
-        model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client(gateway).messages.stream(
+            model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
         stream.get_final_message()
     assert "Overloaded" in str(caught.value)
 

@@ -26,12 +26,15 @@ def _wait_new_disconnect(upstream: MockAnthropicUpstream, before: int, timeout: 
 
 def test_streaming_disconnect_cancels_upstream(gateway: LynkrServer, module_upstream: MockAnthropicUpstream) -> None:
     before = len(module_upstream.disconnects)
-    with httpx.Client(timeout=30) as http, http.stream(
-        "POST",
-        f"{gateway.url}/v1/messages?beta=true",
-        headers={"x-api-key": gateway.api_key},
-        json={"model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "__slow"}]},
-    ) as response:
+    with (
+        httpx.Client(timeout=30) as http,
+        http.stream(
+            "POST",
+            f"{gateway.url}/v1/messages?beta=true",
+            headers={"x-api-key": gateway.api_key},
+            json={"model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "__slow"}]},
+        ) as response,
+    ):
         assert response.status_code == 200
         lines = response.iter_lines()
         seen = [next(lines) for _ in range(3)]

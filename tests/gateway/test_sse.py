@@ -247,14 +247,6 @@ def test_citations_deltas_are_appended_to_the_text_block() -> None:
     assert message["content"] == [{"type": "text", "text": "According to the document", "citations": [first, second]}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        'BUG (robustness): a text block that starts with "citations": null (the SDK\'s TextBlock allows None, and '
-        "anthropic-sdk-python's accumulate_event treats it as empty) makes a citations_delta raise AttributeError "
-        "from Accumulator._delta: block.setdefault('citations', []) returns the None"
-    ),
-)
 def test_citations_delta_onto_a_block_that_started_with_null_citations() -> None:
     citation = {"type": "char_location", "cited_text": "x", "document_index": 0}
     message = _fold(

@@ -194,12 +194,5 @@ def test_line_end(buffer: bytes, expected: tuple[int, int]) -> None:
     assert _line_end(buffer) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (minor): the SSE spec says one leading U+FEFF BOM must be ignored; SseParser keeps it, so the first "
-        "field name is '\\ufeffevent' and the first event loses its type"
-    ),
-)
 def test_a_leading_byte_order_mark_is_ignored() -> None:
     assert _parse([b"\xef\xbb\xbfevent: message_start\ndata: {}\n\n"]) == [SseEvent("message_start", "{}")]
