@@ -8,9 +8,11 @@ that an Anthropic-format upstream still receives it, while translating adapters 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic_core import ErrorDetails
 
 
 class _Open(BaseModel):
@@ -126,7 +128,7 @@ class CountTokensRequest(_Open):
 _UNION_MEMBER_TAGS = _KNOWN_BLOCKS | {"unknown"}
 
 
-def describe_validation_error(errors: list[dict[str, Any]]) -> str:
+def describe_validation_error(errors: Sequence[ErrorDetails]) -> str:
     """One message naming the field, from pydantic's ``errors()``.
 
     A union reports one error per member (``content.str: Input should be a valid string`` beside the block's
