@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -67,11 +68,17 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj.key_hash = created.key_hash
         obj.created_at = created.created_at
         # Shown once: the secret is not stored anywhere.
+        base_url = settings.LYNKR_PUBLIC_URL.rstrip("/")
+        if settings.LYNKR_BASE_PATH:
+            base_url += "/" + settings.LYNKR_BASE_PATH.rstrip("/")
         self.message_user(
             request,
             format_html(
-                "New key for {}: <code>{}</code> — copy it now, it will not be shown again.",
+                "New key for {}: <code class='lynkr-secret'>{}</code> — copy it now, it will not be shown again."
+                "<br>For Claude Code: <code>export ANTHROPIC_BASE_URL={} ANTHROPIC_API_KEY={}</code>",
                 issued.username,
+                issued.secret,
+                base_url,
                 issued.secret,
             ),
             messages.SUCCESS,

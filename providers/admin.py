@@ -16,9 +16,6 @@ def mask(secret: str) -> str:
 
 
 class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
-    base_url = forms.URLField(
-        max_length=500, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text
-    )
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_http_url(value: str) -> None:
+    """http(s) with a host. Unlike Django's URLValidator, single-label hosts are fine: in-cluster upstreams are
+    named like ``http://vllm:8000`` or ``http://ollama:11434``."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        raise ValidationError(f"Not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter an http:// or https:// URL with a host, e.g. https://api.anthropic.com")
 
 
 class ProviderKind(models.TextChoices):
@@ -23,8 +37,9 @@ class ProviderSource(models.TextChoices):
 class Provider(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=32, choices=ProviderKind.choices, default=ProviderKind.ANTHROPIC)
-    base_url = models.URLField(
+    base_url = models.CharField(
         max_length=500,
+        validators=[validate_http_url],
         help_text="Base URL (https://host) or the full Messages URL (https://host/anthropic/v1/messages).",
     )
     api_key = models.TextField(blank=True, help_text="Credential sent upstream. Never shown in full or logged.")
