@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -64,6 +65,12 @@ def _parse(request: HttpRequest, model: type[BaseModel]) -> dict[str, Any]:
     return data
 
 
+# Thinking signatures we mint are keyed by the deployment's secret (see providers/adapters/common/signatures.py).
+SIGNING_KEY = hashlib.sha256(b"lynkr-thinking-signature:" + settings.SECRET_KEY.encode()).digest()
+# ~4 bytes per token for Claude Code's JSON bodies: an estimate for message_start, never a bill.
+BYTES_PER_TOKEN = 4
+
+
 async def _context(request: HttpRequest) -> pipeline.RequestContext:
     key = await request_authenticate(request.headers)
     return pipeline.RequestContext(
@@ -73,6 +80,8 @@ async def _context(request: HttpRequest) -> pipeline.RequestContext:
             anthropic_version=request.headers.get("anthropic-version", ""),
             anthropic_beta=request.headers.get("anthropic-beta", ""),
             request_id=request_id(request),
+            input_estimate=len(request.body) // BYTES_PER_TOKEN,
+            signing_key=SIGNING_KEY,
         ),
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from gateway.errors import ERRORS_BY_TYPE, ApiError, InvalidRequestError, NotFoundError
 from gateway.selectors import KeyInfo
@@ -63,9 +64,16 @@ class UpstreamStream:
 
     async def events(self) -> AsyncIterator[Event]:
         finished = False
+        started = False
         try:
-            async for chunk in self._response.aiter_bytes():
+            async for chunk in _with_pings(self._response.aiter_bytes(), settings.LYNKR_STREAM_PING_INTERVAL):
+                if chunk is None:
+                    # The upstream is silent (a model thinking, a server queueing): tell the client we are alive.
+                    if started and not finished:
+                        yield {"type": "ping"}
+                    continue
                 for event in self._decoder.feed(chunk):
+                    started = True
                     finished = self._observe(event) or finished
                     yield event
             for event in self._decoder.flush():
@@ -124,6 +132,30 @@ class UpstreamStream:
             )
 
 
+async def _with_pings(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes | None]:
+    """The chunks, with a None whenever ``interval`` seconds pass without one."""
+    iterator = aiter(chunks)
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                pending = None
+                return
+            pending = None
+            yield chunk
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+
+
 def _error_event(error_type: str, message: str) -> Event:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
@@ -139,7 +171,7 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any]) -> UpstreamSt
     if response.status_code >= 400:
         error_body = await upstream_read_error_body(response)
         raise adapter.error_from_response(route.provider, response.status_code, response.headers, error_body)
-    decoder = adapter.stream_decoder(response.headers.get("content-type", ""))
+    decoder = adapter.stream_decoder(route, body, ctx.inbound, response.headers.get("content-type", ""))
     stream = UpstreamStream(ctx, route, response, decoder, started)
     _close_with_task(stream)
     return stream

@@ -65,7 +65,7 @@ class Accumulator:
     def result(self) -> dict[str, Any]:
         message = self._require_message()
         for index in list(self._json):
-            self._finish_block(index)
+            self._finish_block(index)  # also folds argument fragments that arrived after their block's stop
         message["usage"] = self.usage
         return message
 
@@ -98,7 +98,7 @@ class Accumulator:
             block["citations"].append(delta.get("citation"))
 
     def _finish_block(self, index: int) -> None:
-        parts = self._json.pop(index, None)
+        parts = self._json.get(index)
         if parts is None:
             return
         raw = "".join(parts)

@@ -10,8 +10,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from providers.adapters.anthropic.wire import messages_url
+from providers.envseed import provider_env_specs
 from providers.selectors import routing_snapshot_build
-from providers.services import provider_env_specs
 
 
 def _database() -> str:

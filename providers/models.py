@@ -22,11 +22,17 @@ def validate_http_url(value: str) -> None:
 
 class ProviderKind(models.TextChoices):
     ANTHROPIC = "anthropic", "Anthropic Messages API (Anthropic, Azure AI Foundry /anthropic, compatible gateways)"
+    OPENAI_CHAT = "openai_chat", "OpenAI chat completions (OpenAI, OpenRouter, Databricks, vLLM, LM Studio, llama.cpp)"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI chat completions (deployments, AI Foundry /models)"
+    OPENAI_RESPONSES = "openai_responses", "OpenAI Responses API (OpenAI, Azure)"
+    OLLAMA = "ollama", "Ollama native /api/chat"
 
 
 class AuthStyle(models.TextChoices):
     X_API_KEY = "x-api-key", "x-api-key header"
     BEARER = "bearer", "Authorization: Bearer"
+    API_KEY = "api-key", "api-key header (Azure OpenAI)"
+    NONE = "none", "no credential"
 
 
 class ProviderSource(models.TextChoices):
@@ -57,6 +63,16 @@ class Provider(models.Model):
     supports_count_tokens = models.BooleanField(default=True)
     connect_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; empty = gateway default.")
     read_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; empty = gateway default.")
+    supports_tools = models.BooleanField(default=True)
+    supports_images = models.BooleanField(default=True)
+    supports_thinking = models.BooleanField(
+        default=False, help_text="Send reasoning settings (reasoning_effort / think) and expect reasoning output."
+    )
+    context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens; empty = unknown.")
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="max_tokens is clamped to this; empty = no clamp."
+    )
+    options = models.JSONField(default=dict, blank=True, help_text="Per-kind settings, see docs/providers.md.")
     enabled = models.BooleanField(default=True)
     priority = models.IntegerField(default=100, help_text="Lower is tried first.")
     source = models.CharField(
@@ -74,5 +90,7 @@ class Provider(models.Model):
     def clean(self) -> None:
         if self.api_key and self.api_key_env:
             raise ValidationError({"api_key_env": "Give either a credential or an environment variable, not both."})
+        if not isinstance(self.options, dict):
+            raise ValidationError({"options": 'A JSON object, e.g. {"strict_schema": true}.'})
         if not isinstance(self.advertised_models, list) or not all(isinstance(m, str) for m in self.advertised_models):
             raise ValidationError({"advertised_models": 'A JSON list of model ids, e.g. ["claude-sonnet-5"].'})

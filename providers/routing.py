@@ -6,7 +6,10 @@ at once after an admin save in this process) so no request runs an ORM query to 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 # The ids Claude Code sends by default (claude-code-wire.md §3 and §8); listed by /v1/models for a provider
 # that does not name the models it serves.
@@ -32,6 +35,13 @@ class ProviderConfig:
     supports_count_tokens: bool = True
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
+    supports_tools: bool = True
+    supports_images: bool = True
+    supports_thinking: bool = False
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    # Per-kind knobs (strict_schema, system_messages, reasoning_echo, extra_headers, deployment ...): docs/providers.md
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from types import MappingProxyType
 
 from django.conf import settings
 
@@ -40,6 +41,12 @@ def provider_to_config(provider: Provider) -> ProviderConfig:
         supports_count_tokens=provider.supports_count_tokens,
         connect_timeout=provider.connect_timeout or settings.LYNKR_UPSTREAM_CONNECT_TIMEOUT,
         read_timeout=provider.read_timeout or settings.LYNKR_UPSTREAM_READ_TIMEOUT,
+        supports_tools=provider.supports_tools,
+        supports_images=provider.supports_images,
+        supports_thinking=provider.supports_thinking,
+        context_window=provider.context_window,
+        max_output_tokens=provider.max_output_tokens,
+        options=MappingProxyType(dict(provider.options or {})),
     )
 
 

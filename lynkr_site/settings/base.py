@@ -6,6 +6,7 @@ Each variable is documented in docs/configuration.md.
 from __future__ import annotations
 
 from lynkr_site import env as E
+from providers.envseed import PROVIDER_ENV_NAMES, SECRET_ENV_NAMES
 
 BASE_DIR = E.BASE_DIR
 DATA_DIR = E.data_dir()
@@ -126,17 +127,15 @@ LYNKR_UPSTREAM_CONNECT_TIMEOUT = E.get_float("LYNKR_UPSTREAM_CONNECT_TIMEOUT", 1
 # The CLI waits up to 600 s for an answer (X-Stainless-Timeout: 600), so must we.
 LYNKR_UPSTREAM_READ_TIMEOUT = E.get_float("LYNKR_UPSTREAM_READ_TIMEOUT", 600.0, minimum=1.0)
 LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 200, minimum=1)
+# Seconds of upstream silence after which a streaming client gets an Anthropic `ping` event.
+LYNKR_STREAM_PING_INTERVAL = E.get_float("LYNKR_STREAM_PING_INTERVAL", 10.0, minimum=0.05)
 LYNKR_KEY_CACHE_TTL = E.get_float("LYNKR_KEY_CACHE_TTL", 5.0, minimum=0.0)
 LYNKR_ROUTING_TTL = E.get_float("LYNKR_ROUTING_TTL", 5.0, minimum=0.0)
 LYNKR_ADMIN_USERNAME = E.get_str("LYNKR_ADMIN_USERNAME", "admin")
 
 # Lynkr's provider variables, read once here and synced into the Provider table at start.
 LYNKR_PROVIDER_ENV = {
-    "MODEL_PROVIDER": E.get_str("MODEL_PROVIDER"),
-    "MODEL_DEFAULT": E.get_str("MODEL_DEFAULT"),
-    "AZURE_ANTHROPIC_ENDPOINT": E.get_str("AZURE_ANTHROPIC_ENDPOINT"),
-    "AZURE_ANTHROPIC_API_KEY": E.get_secret("AZURE_ANTHROPIC_API_KEY"),
-    "AZURE_ANTHROPIC_VERSION": E.get_str("AZURE_ANTHROPIC_VERSION", "2023-06-01"),
+    name: (E.get_secret(name) if name in SECRET_ENV_NAMES else E.get_str(name)) for name in PROVIDER_ENV_NAMES
 }
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()

@@ -9,6 +9,10 @@ from providers.adapters.base import Adapter
 
 ADAPTERS: dict[str, str] = {
     "anthropic": "providers.adapters.anthropic.adapter:AnthropicAdapter",
+    "openai_chat": "providers.adapters.openai_chat.adapter:OpenAIChatAdapter",
+    "azure_openai": "providers.adapters.azure_openai.adapter:AzureOpenAIAdapter",
+    "openai_responses": "providers.adapters.openai_responses.adapter:OpenAIResponsesAdapter",
+    "ollama": "providers.adapters.ollama.adapter:OllamaAdapter",
 }
 
 

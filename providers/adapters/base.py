@@ -25,6 +25,8 @@ class InboundContext:
     anthropic_version: str = ""
     anthropic_beta: str = ""
     request_id: str = ""
+    input_estimate: int = 0  # tokens, estimated from the body size (message_start before the upstream reports)
+    signing_key: bytes = field(default=b"", repr=False)  # for thinking signatures we mint
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,9 @@ class StreamDecoder(Protocol):
 class Adapter(Protocol):
     def build_request(self, route: Route, body: dict[str, Any], inbound: InboundContext) -> UpstreamRequest: ...
 
-    def stream_decoder(self, content_type: str) -> StreamDecoder: ...
+    def stream_decoder(
+        self, route: Route, body: dict[str, Any], inbound: InboundContext, content_type: str
+    ) -> StreamDecoder: ...
 
     def error_from_response(
         self, provider: ProviderConfig, status: int, headers: Mapping[str, str], body: bytes

@@ -16,7 +16,9 @@ class AnthropicAdapter:
     def build_request(self, route: Route, body: dict[str, Any], inbound: InboundContext) -> UpstreamRequest:
         return translate.build_request(route, body, inbound)
 
-    def stream_decoder(self, content_type: str) -> StreamDecoder:
+    def stream_decoder(
+        self, route: Route, body: dict[str, Any], inbound: InboundContext, content_type: str
+    ) -> StreamDecoder:
         if content_type.startswith("application/json"):
             return AnthropicJsonDecoder()
         return AnthropicSseDecoder()

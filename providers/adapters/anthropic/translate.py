@@ -15,6 +15,7 @@ import orjson
 from gateway.wire.errors import ApiError, GatewayError
 from providers.adapters.anthropic.wire import DEFAULT_VERSION, count_tokens_url, messages_url
 from providers.adapters.base import InboundContext, UpstreamRequest
+from providers.adapters.common.auth import auth_headers, extra_headers
 from providers.adapters.errors import error_for_status
 from providers.routing import ProviderConfig, Route
 
@@ -27,11 +28,7 @@ def _headers(provider: ProviderConfig, inbound: InboundContext, *, accept: str) 
     ]
     if inbound.anthropic_beta:
         headers.append(("anthropic-beta", inbound.anthropic_beta))
-    if provider.credential:
-        if provider.auth_style == "bearer":
-            headers.append(("authorization", f"Bearer {provider.credential}"))
-        else:
-            headers.append(("x-api-key", provider.credential))
+    headers += auth_headers(provider) + extra_headers(provider)
     if inbound.request_id:
         headers.append(("x-request-id", inbound.request_id))
     return tuple(headers)

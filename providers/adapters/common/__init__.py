@@ -1,0 +1,1 @@
+"""Pure pieces shared by the translating adapters (no Django, no httpx)."""

@@ -1,0 +1,50 @@
+"""The OpenAI chat completions adapter behind the narrow adapter interface."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gateway.wire.errors import GatewayError
+from providers.adapters.base import InboundContext, StreamDecoder, UpstreamRequest
+from providers.adapters.common.signatures import signature_mint
+from providers.adapters.common.toolnames import toolname_reverse_map
+from providers.adapters.openai_chat import translate
+from providers.adapters.openai_chat.errors import openai_error
+from providers.adapters.openai_chat.stream import decoder_for
+from providers.routing import ProviderConfig, Route
+
+
+def chat_signer(inbound: InboundContext, kind: str) -> Callable[[str], str]:
+    """Thinking we relay is signed as ours; the text itself is what gets echoed back (reasoning_content)."""
+    return lambda _text: signature_mint({"k": kind}, inbound.signing_key)
+
+
+class OpenAIChatAdapter:
+    kind = "openai_chat"
+
+    def url(self, route: Route) -> str | None:
+        return None
+
+    def build_request(self, route: Route, body: dict[str, Any], inbound: InboundContext) -> UpstreamRequest:
+        return translate.build_request(route, body, inbound, url=self.url(route))
+
+    def stream_decoder(
+        self, route: Route, body: dict[str, Any], inbound: InboundContext, content_type: str
+    ) -> StreamDecoder:
+        names = toolname_reverse_map([str(t.get("name", "")) for t in body.get("tools") or []])
+        return decoder_for(
+            content_type,
+            message_id=f"msg_{uuid.uuid4().hex[:24]}",
+            model=route.client_model,
+            input_tokens=inbound.input_estimate,
+            names=names,
+            stop_sequences=list(body.get("stop_sequences") or []),
+            signer=chat_signer(inbound, self.kind),
+        )
+
+    def error_from_response(
+        self, provider: ProviderConfig, status: int, headers: Mapping[str, str], body: bytes
+    ) -> GatewayError:
+        return openai_error(provider, status, headers, body)
