@@ -240,3 +240,19 @@ def test_html_error_pages_never_served(client: Any) -> None:
 @pytest.fixture(autouse=True)
 def _no_leaks() -> Iterator[None]:
     yield
+
+
+async def test_silent_upstream_gets_pings(
+    key: str, provider: Provider, upstream: MockAnthropicUpstream, settings: Any
+) -> None:
+    from tests.mocks.anthropic_upstream import stream_events
+
+    settings.LYNKR_STREAM_PING_INTERVAL = 0.1
+    events = stream_events("u", [{"type": "text", "text": "slow"}], "end_turn", 5)
+    upstream.enqueue(ScriptedResponse(events=events, chunk_delay=0.35))
+    response = await post(AsyncClient(), key, {**HELLO, "stream": True})
+    raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    names = [frame.split("\n", 1)[0][7:] for frame in raw.split("\n\n") if frame]
+    upstream_pings = sum(1 for name, _ in events if name == "ping")
+    assert names.count("ping") > upstream_pings  # ours, sent while the upstream was silent
+    assert names[0] == "message_start" and names[-1] == "message_stop"
