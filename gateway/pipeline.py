@@ -23,7 +23,7 @@ from gateway.selectors import KeyInfo
 from gateway.sse import Accumulator, Event, StreamError
 from gateway.tokens import tokens_count
 from providers.adapters import adapter_for
-from providers.adapters.base import Adapter, InboundContext, StreamDecoder, TokenCounter
+from providers.adapters.base import Adapter, InboundContext, RoutePreparer, StreamDecoder, TokenCounter
 from providers.adapters.http import upstream_read_error_body, upstream_send
 from providers.routing import NoRouteError, Route, route_select
 from providers.snapshot import routing_snapshot_get
@@ -166,6 +166,8 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any]) -> UpstreamSt
     client_model = str(body["model"])
     route = await _route(client_model)
     adapter: Adapter = adapter_for(route.provider.kind)
+    if isinstance(adapter, RoutePreparer):
+        route = await adapter.prepare(route)
     upstream = adapter.build_request(route, body, ctx.inbound)
     response = await upstream_send(upstream, provider_name=route.provider.name)
     if response.status_code >= 400:

@@ -64,3 +64,11 @@ class TokenCounter(Protocol):
     def build_count_request(self, route: Route, body: dict[str, Any], inbound: InboundContext) -> UpstreamRequest: ...
 
     def parse_count_response(self, body: bytes) -> int: ...
+
+
+@runtime_checkable
+class RoutePreparer(Protocol):
+    """Optional: learn what the target model can do before translating (e.g. Ollama's /api/show), cached by the
+    adapter; returns the route with the provider's capabilities filled in."""
+
+    async def prepare(self, route: Route) -> Route: ...

@@ -36,7 +36,9 @@ class Backend:
     server: LynkrServer
 
     def upstream_calls(self) -> int:
-        return sum(1 for r in self.mock.requests if r.method == "POST")
+        """Model calls only (not Ollama's /api/show capability probe)."""
+        calls = self.mock.responses_requests if self.name == "openai_responses" else self.mock.chat_requests
+        return len(calls)
 
 
 def _env(name: str, url: str) -> dict[str, str]:
