@@ -155,6 +155,10 @@ class EventBuilder:
             )
         return events
 
+    def close_block(self) -> list[Event]:
+        """Close the open block now (a backend that says when an item is done)."""
+        return self._close()
+
     @property
     def has_tool_calls(self) -> bool:
         return bool(self._tools)
