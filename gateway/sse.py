@@ -65,7 +65,7 @@ class Accumulator:
     def result(self) -> dict[str, Any]:
         message = self._require_message()
         for index in list(self._json):
-            self._finish_block(index)  # also folds argument fragments that arrived after their block's stop
+            self._finish_block(index, final=True)  # also folds fragments that arrived after their block's stop
         message["usage"] = self.usage
         return message
 
@@ -97,7 +97,7 @@ class Accumulator:
                 block["citations"] = []
             block["citations"].append(delta.get("citation"))
 
-    def _finish_block(self, index: int) -> None:
+    def _finish_block(self, index: int, *, final: bool = False) -> None:
         parts = self._json.get(index)
         if parts is None:
             return
@@ -106,9 +106,11 @@ class Accumulator:
         try:
             content[index]["input"] = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError as exc:
-            raise StreamError(
-                {"type": "api_error", "message": f"upstream sent invalid tool input JSON: {exc}"}
-            ) from exc
+            # Interleaved parallel calls may complete a block's arguments after its stop: judge at the end.
+            if final:
+                raise StreamError(
+                    {"type": "api_error", "message": f"upstream sent invalid tool input JSON: {exc}"}
+                ) from exc
 
 
 def message_to_events(message: dict[str, Any]) -> list[Event]:

@@ -94,3 +94,130 @@ class Provider(models.Model):
             raise ValidationError({"options": 'A JSON object, e.g. {"strict_schema": true}.'})
         if not isinstance(self.advertised_models, list) or not all(isinstance(m, str) for m in self.advertised_models):
             raise ValidationError({"advertised_models": 'A JSON list of model ids, e.g. ["claude-sonnet-5"].'})
+
+
+class MatchType(models.TextChoices):
+    EXACT = "exact", "exact id"
+    GLOB = "glob", "glob pattern (claude-*haiku*)"
+    ANY = "any", "any model"
+
+
+class RouteTier(models.Model):
+    """A named group of targets tried in order (its fallback chain). Tiers are ordered light -> heavy: a request a
+    tier cannot serve (tools on a tool-less target) moves to the next one."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    order = models.IntegerField(default=100, help_text="Lower is lighter; the next tier is the next higher order.")
+    long_context = models.BooleanField(
+        default=False, help_text="Used when the prompt does not fit the chosen target's context window."
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Cap on upstream attempts (retries and fallbacks together) for one request."
+    )
+    source = models.CharField(
+        max_length=8, choices=ProviderSource.choices, default=ProviderSource.ADMIN, editable=False
+    )
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierTarget(models.Model):
+    """One entry of a tier's fallback chain: a provider and the upstream model to ask for."""
+
+    tier = models.ForeignKey(RouteTier, on_delete=models.CASCADE, related_name="targets")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="tier_targets")
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text="Empty: the provider's override, else the client's model."
+    )
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["tier", "order", "id"]
+        verbose_name = "fallback chain entry"
+        verbose_name_plural = "fallback chain"
+
+    def __str__(self) -> str:
+        return f"{self.tier}#{self.order} {self.provider}:{self.upstream_model or '*'}"
+
+
+class ModelMapping(models.Model):
+    """Client model (exact, glob or any) -> a provider and upstream model, optionally for one key, user or team."""
+
+    match_type = models.CharField(max_length=8, choices=MatchType.choices, default=MatchType.EXACT)
+    pattern = models.CharField(max_length=200, blank=True, help_text="claude-sonnet-5, claude-*haiku*, ...")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="mappings")
+    upstream_model = models.CharField(max_length=200, blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    fallback_tier = models.ForeignKey(
+        RouteTier, null=True, blank=True, on_delete=models.SET_NULL, help_text="Tried after this target fails."
+    )
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.CASCADE)
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, verbose_name="team")
+    priority = models.IntegerField(default=100, help_text="Lower first; scoped mappings win over global ones.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.pattern or '*'} -> {self.provider}:{self.upstream_model or '*'}"
+
+    def clean(self) -> None:
+        if self.match_type != MatchType.ANY and not self.pattern:
+            raise ValidationError({"pattern": "A pattern is needed unless the match type is 'any model'."})
+        if sum(x is not None for x in (self.api_key_id, self.user_id, self.group_id)) > 1:
+            raise ValidationError("Scope a mapping to one API key, one user or one team, not several.")
+
+
+class RoutingRule(models.Model):
+    """Ordered; the first enabled rule whose every set condition holds picks the tier. Empty conditions match."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    order = models.IntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+    tier = models.ForeignKey(RouteTier, on_delete=models.CASCADE, related_name="rules")
+    min_tools = models.PositiveIntegerField(null=True, blank=True)
+    max_tools = models.PositiveIntegerField(null=True, blank=True, help_text="Inclusive.")
+    client_model = models.CharField(max_length=200, blank=True, help_text="Glob on the client's model id.")
+    background = models.BooleanField(
+        null=True, blank=True, help_text="Small/background requests (haiku model ids); empty = either."
+    )
+    thinking = models.BooleanField(null=True, blank=True, help_text="Thinking requested; empty = either.")
+    min_input_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Estimated input tokens.")
+    has_images = models.BooleanField(null=True, blank=True)
+    header_name = models.CharField(max_length=100, blank=True, help_text="e.g. x-gateway-tenant")
+    header_value = models.CharField(max_length=200, blank=True, help_text="Glob; empty = header present.")
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.CASCADE)
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, verbose_name="team")
+    source = models.CharField(
+        max_length=8, choices=ProviderSource.choices, default=ProviderSource.ADMIN, editable=False
+    )
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.min_tools is not None and self.max_tools is not None and self.min_tools > self.max_tools:
+            raise ValidationError({"max_tools": "Must be at least min_tools."})
+        if self.header_value and not self.header_name:
+            raise ValidationError({"header_name": "Name the header whose value is matched."})
+
+
+class RoutingVersion(models.Model):
+    """One row; bumped whenever routing configuration changes, so every process rebuilds its snapshot."""
+
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)

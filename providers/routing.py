@@ -52,16 +52,75 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """A provider and the upstream model to ask it for ("" = the provider's override, else the client's model).
+    Target-level limits are already applied to ``provider`` when the snapshot is built."""
+
+    provider: ProviderConfig
+    upstream_model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TierConfig:
+    name: str
+    order: int = 100
+    long_context: bool = False
+    max_attempts: int = 3
+    targets: tuple[TargetConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    match_type: str  # exact | glob | any
+    pattern: str
+    target: TargetConfig
+    fallback_tier: str | None = None
+    key_id: int | None = None
+    user_id: int | None = None
+    group_id: int | None = None
+    priority: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    name: str
+    tier: str
+    min_tools: int | None = None
+    max_tools: int | None = None
+    client_model: str = ""
+    background: bool | None = None
+    thinking: bool | None = None
+    min_input_tokens: int | None = None
+    has_images: bool | None = None
+    header_name: str = ""
+    header_value: str = ""
+    key_id: int | None = None
+    user_id: int | None = None
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingSnapshot:
     providers: tuple[ProviderConfig, ...]
+    tiers: tuple[TierConfig, ...] = ()
+    mappings: tuple[MappingConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    fallback: tuple[TargetConfig, ...] = ()  # FALLBACK_PROVIDER: tried after any chain
+    version: int = 0
 
     def models(self) -> list[str]:
         """Client model ids this deployment answers for, in provider priority order, without duplicates."""
         seen: dict[str, None] = {}
+        for mapping in self.mappings:
+            if mapping.match_type == "exact":
+                seen.setdefault(mapping.pattern, None)
         for provider in self.providers:
             for model in provider.advertised_models or DEFAULT_CLIENT_MODELS:
                 seen.setdefault(model, None)
         return list(seen)
+
+    def tier(self, name: str | None) -> TierConfig | None:
+        return next((tier for tier in self.tiers if tier.name == name), None)
 
 
 class NoRouteError(Exception):

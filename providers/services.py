@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from providers.envseed import provider_env_specs
-from providers.models import Provider, ProviderSource
+from providers.models import Provider, ProviderSource, RoutingVersion
+from providers.snapshot import VERSION_KEY, routing_snapshot_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +46,15 @@ def provider_sync_from_env(*, values: Mapping[str, str]) -> list[str]:
         synced.append(name)
     Provider.objects.filter(source=ProviderSource.ENV).exclude(name__in=synced).update(enabled=False)
     return synced
+
+
+def routing_version_bump() -> int:
+    """Record that routing changed; with Redis, also publish the version where every process polls it."""
+    with transaction.atomic():
+        row, _ = RoutingVersion.objects.select_for_update().get_or_create(pk=1)
+        row.version += 1
+        row.save(update_fields=["version", "changed_at"])
+    routing_snapshot_invalidate()
+    if settings.REDIS_URL:
+        cache.set(VERSION_KEY, row.version, timeout=None)
+    return row.version

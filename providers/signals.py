@@ -1,17 +1,23 @@
-"""Cache invalidation only: an admin save takes effect in this process at once, elsewhere within the TTL."""
+"""Cache invalidation only: any routing change bumps the routing version (seen by every process within ~2 s)
+and invalidates this process's snapshot at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
-from providers.models import Provider
+from providers.models import ModelMapping, Provider, RouteTier, RoutingRule, TierTarget
+from providers.services import routing_version_bump
 from providers.snapshot import routing_snapshot_invalidate
 
 
-@receiver(post_save, sender=Provider)
-@receiver(post_delete, sender=Provider)
-def _provider_changed(**_: Any) -> None:
+def _changed(**_: Any) -> None:
     routing_snapshot_invalidate()
+    transaction.on_commit(routing_version_bump)
+
+
+for _model in (Provider, ModelMapping, RouteTier, RoutingRule, TierTarget):
+    post_save.connect(_changed, sender=_model, dispatch_uid=f"routing-{_model.__name__}-save")
+    post_delete.connect(_changed, sender=_model, dispatch_uid=f"routing-{_model.__name__}-delete")

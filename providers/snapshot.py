@@ -1,31 +1,75 @@
-"""The per-process cache of the routing snapshot."""
+"""The per-process routing snapshot, kept fresh off the request path.
+
+A save in admin (any routing model) bumps ``RoutingVersion`` (signals.py) and, with Redis, a version key in the
+shared cache. Each server process polls that version every ``LYNKR_ROUTING_POLL`` seconds in a background task and
+rebuilds its snapshot when it changed, so a change reaches every process within ~2 s without an ORM query on the
+request path. The process that saved invalidates its own snapshot at once.
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
+import weakref
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 
 from providers.routing import RoutingSnapshot
-from providers.selectors import routing_snapshot_build
+from providers.selectors import routing_snapshot_build, routing_version_get
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "lynkr:routing:version"
 
 
 class _Cache:
     snapshot: RoutingSnapshot | None = None
-    built_at: float = 0.0
+    stale = True
+    pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
 def routing_snapshot_invalidate() -> None:
-    _Cache.built_at = 0.0
+    _Cache.stale = True
+
+
+async def routing_version_current() -> int:
+    if settings.REDIS_URL:
+        value = await cache.aget(VERSION_KEY)
+        if value is not None:
+            return int(value)
+    return await sync_to_async(routing_version_get)()
+
+
+async def _rebuild() -> RoutingSnapshot:
+    _Cache.stale = False
+    snapshot = await sync_to_async(routing_snapshot_build)()
+    _Cache.snapshot = snapshot
+    return snapshot
+
+
+async def _poll() -> None:
+    while True:
+        await asyncio.sleep(settings.LYNKR_ROUTING_POLL)
+        try:
+            current = _Cache.snapshot
+            if current is None or _Cache.stale or await routing_version_current() != current.version:
+                await _rebuild()
+        except Exception:  # a database or Redis hiccup must not kill the poller
+            logger.exception("routing snapshot refresh failed; keeping the previous snapshot")
+
+
+def _ensure_poller() -> None:
+    loop = asyncio.get_running_loop()
+    task = _Cache.pollers.get(loop)
+    if task is None or task.done():
+        _Cache.pollers[loop] = loop.create_task(_poll(), name="lynkr-routing-poller")
 
 
 async def routing_snapshot_get() -> RoutingSnapshot:
-    """The cached snapshot, rebuilt when older than LYNKR_ROUTING_TTL. Two concurrent rebuilds are harmless."""
+    _ensure_poller()
     snapshot = _Cache.snapshot
-    if snapshot is not None and time.monotonic() - _Cache.built_at < settings.LYNKR_ROUTING_TTL:
-        return snapshot
-    fresh = await sync_to_async(routing_snapshot_build)()
-    _Cache.snapshot = fresh
-    _Cache.built_at = time.monotonic()
-    return fresh
+    if snapshot is None or _Cache.stale:
+        snapshot = await _rebuild()
+    return snapshot

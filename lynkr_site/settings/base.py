@@ -130,13 +130,28 @@ LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 200
 # Seconds of upstream silence after which a streaming client gets an Anthropic `ping` event.
 LYNKR_STREAM_PING_INTERVAL = E.get_float("LYNKR_STREAM_PING_INTERVAL", 10.0, minimum=0.05)
 LYNKR_KEY_CACHE_TTL = E.get_float("LYNKR_KEY_CACHE_TTL", 5.0, minimum=0.0)
-LYNKR_ROUTING_TTL = E.get_float("LYNKR_ROUTING_TTL", 5.0, minimum=0.0)
+LYNKR_ROUTING_POLL = E.get_float("LYNKR_ROUTING_POLL", 1.0, minimum=0.05)
 LYNKR_ADMIN_USERNAME = E.get_str("LYNKR_ADMIN_USERNAME", "admin")
 
 # Lynkr's provider variables, read once here and synced into the Provider table at start.
 LYNKR_PROVIDER_ENV = {
     name: (E.get_secret(name) if name in SECRET_ENV_NAMES else E.get_str(name)) for name in PROVIDER_ENV_NAMES
 }
+
+# Routing and resilience, with Lynkr's names (docs/configuration.md).
+LYNKR_FALLBACK_ENABLED = E.get_bool("FALLBACK_ENABLED", True)
+LYNKR_FALLBACK_PROVIDER = E.get_str("FALLBACK_PROVIDER", "databricks")
+LYNKR_PREFER_OLLAMA = E.get_bool("PREFER_OLLAMA", False)
+LYNKR_OLLAMA_MAX_TOOLS = E.get_int("OLLAMA_MAX_TOOLS_FOR_ROUTING", 3, minimum=0)
+LYNKR_OPENROUTER_MAX_TOOLS = E.get_int("OPENROUTER_MAX_TOOLS_FOR_ROUTING", 15, minimum=0)
+LYNKR_RETRY_MAX_RETRIES = E.get_int("API_RETRY_MAX_RETRIES", 3, minimum=0, maximum=20)
+LYNKR_RETRY_INITIAL_DELAY = E.get_int("API_RETRY_INITIAL_DELAY", 1000, minimum=0) / 1000
+LYNKR_RETRY_MAX_DELAY = E.get_int("API_RETRY_MAX_DELAY", 30000, minimum=0) / 1000
+LYNKR_BREAKER_FAILURES = E.get_int("CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
+LYNKR_BREAKER_SUCCESSES = E.get_int("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", 2, minimum=1)
+LYNKR_BREAKER_OPEN_SECONDS = E.get_int("CIRCUIT_BREAKER_TIMEOUT", 60000, minimum=0) / 1000
+# Streams are held until the first content event so a failing upstream can still be replaced (bounded wait).
+LYNKR_FIRST_TOKEN_TIMEOUT = E.get_float("LYNKR_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.0)
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from providers.adapters.azure_openai.wire import DEFAULT_API_VERSION, azure_chat_url
+from providers.adapters.azure_openai.wire import azure_chat_url
 from providers.adapters.openai_chat.adapter import OpenAIChatAdapter
 from providers.routing import Route
 
@@ -13,5 +13,5 @@ class AzureOpenAIAdapter(OpenAIChatAdapter):
     def url(self, route: Route) -> str | None:
         provider = route.provider
         deployment = str(provider.options.get("deployment") or route.upstream_model)
-        api_version = str(provider.options.get("api_version") or DEFAULT_API_VERSION)
+        api_version = str(provider.options.get("api_version") or "")  # empty: the default of the URL's form
         return azure_chat_url(provider.base_url, deployment=deployment, api_version=api_version)

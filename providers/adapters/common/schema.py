@@ -28,7 +28,9 @@ def schema_clean_strict(schema: Any) -> Any:
         if key == "const":
             out["enum"] = [value]
             continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+        if key in ("default", "enum", "examples"):
+            out[key] = value  # data, not schema: kept as given
+        elif key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
             out[key] = {name: schema_clean_strict(sub) for name, sub in value.items()}
         else:
             out[key] = schema_clean_strict(value)

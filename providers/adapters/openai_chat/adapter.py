@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.wire.errors import GatewayError
 from providers.adapters.base import InboundContext, StreamDecoder, UpstreamRequest
+from providers.adapters.common.content import tools_for_backend
 from providers.adapters.common.signatures import signature_mint
 from providers.adapters.common.toolnames import toolname_reverse_map
 from providers.adapters.openai_chat import translate
@@ -33,7 +34,9 @@ class OpenAIChatAdapter:
     def stream_decoder(
         self, route: Route, body: dict[str, Any], inbound: InboundContext, content_type: str
     ) -> StreamDecoder:
-        names = toolname_reverse_map([str(t.get("name", "")) for t in body.get("tools") or []])
+        # Tools revealed by ToolSearch are declared upstream too (tools_for_backend), so their names come back.
+        declared = tools_for_backend(body.get("tools"), body.get("messages") or [])
+        names = toolname_reverse_map([str(t.get("name", "")) for t in declared])
         return decoder_for(
             content_type,
             message_id=f"msg_{uuid.uuid4().hex[:24]}",

@@ -23,7 +23,10 @@ def _message(data: Any) -> tuple[str, str]:
         return "", ""
     error = data.get("error")
     if isinstance(error, dict):
-        return str(error.get("message") or ""), str(error.get("code") or error.get("type") or "")
+        kinds = {str(error.get("code") or ""), str(error.get("type") or "")}
+        # llama.cpp: {"code": 400, "type": "exceed_context_size_error"}; OpenAI: code context_length_exceeded.
+        overflow = kinds & {"context_length_exceeded", "exceed_context_size_error"}
+        return str(error.get("message") or ""), (overflow.pop() if overflow else str(error.get("code") or ""))
     if isinstance(error, str):
         return error, ""
     for key in ("message", "detail"):
@@ -39,6 +42,6 @@ def openai_error(provider: ProviderConfig, status: int, headers: Mapping[str, st
         message, code = "", ""
     if not message:
         message = body[:300].decode("utf-8", errors="replace").strip() or f"HTTP {status}"
-    if code == "context_length_exceeded" or "maximum context length" in message:
+    if code in ("context_length_exceeded", "exceed_context_size_error") or "maximum context length" in message:
         return InvalidRequestError(f"prompt is too long: {message}")
     return error_for_status(provider.name, status, f"upstream: {message}", headers)

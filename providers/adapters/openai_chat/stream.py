@@ -11,6 +11,7 @@ A whole ChatCompletion JSON (a server that ignored ``stream``, or an error with 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ def usage_from_openai(usage: Json) -> dict[str, int]:
     prompt = int(usage.get("prompt_tokens") or 0)
     details = usage.get("prompt_tokens_details") or {}
     cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+    # DeepSeek reports cache hits as prompt_cache_hit_tokens (https://api-docs.deepseek.com/guides/kv_cache).
+    cached = cached or int(usage.get("prompt_cache_hit_tokens") or 0)
     return {
         "input_tokens": max(prompt - cached, 0),
         "output_tokens": int(usage.get("completion_tokens") or 0),
@@ -58,6 +61,7 @@ class ChatStreamState:
         self.finish_reason: str | None = None
         self.matched_stop: str | None = None
         self.usage: dict[str, int] | None = None
+        self._minted: dict[object, str] = {}  # ids for calls a server sent without one
 
     def chunk(self, data: Json) -> list[Event]:
         if data.get("error") is not None:
@@ -89,18 +93,37 @@ class ChatStreamState:
         content = delta.get("content")
         if isinstance(content, str):
             events += self.builder.text(content)
+        elif isinstance(content, list):
+            events += self._content_parts(content)
         for position, call in enumerate(delta.get("tool_calls") or []):
             function = call.get("function") or {}
             name = function.get("name") or ""
             arguments = function.get("arguments")
             if isinstance(arguments, dict):  # some servers send an object, not a JSON string
                 arguments = orjson.dumps(arguments).decode()
+            key = call.get("index", position)
+            call_id = call.get("id") or self._minted.setdefault(key, f"toolu_{uuid.uuid4().hex[:24]}")
             events += self.builder.tool_call(
-                call.get("index", position),
-                call_id=str(call.get("id") or ""),
+                key,
+                call_id=str(call_id),
                 name=self.names.get(name, name),
                 arguments=arguments or "",
             )
+        return events
+
+    def _content_parts(self, parts: list[Any]) -> list[Event]:
+        """Databricks reasoning models answer with a list of parts: ``reasoning`` (``summary[].text``) and ``text``
+        (https://docs.databricks.com/aws/en/machine-learning/model-serving/query-reason-models)."""
+        events: list[Event] = []
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "reasoning":
+                for summary in part.get("summary") or []:
+                    if isinstance(summary, dict) and isinstance(summary.get("text"), str):
+                        events += self.builder.thinking(summary["text"])
+            elif part.get("type") == "text" and isinstance(part.get("text"), str):
+                events += self.builder.text(part["text"])
         return events
 
     def done(self) -> list[Event]:
@@ -108,6 +131,8 @@ class ChatStreamState:
             return []
         if self.finish_reason is None:
             return self.builder.fail("api_error", "upstream stream ended without a finish_reason")
+        if self.finish_reason == "error":  # OpenRouter: the provider behind it failed mid-generation
+            return self.builder.fail("api_error", "upstream reported finish_reason 'error'")
         stop_reason = STOP_REASONS.get(self.finish_reason, "end_turn")
         if self.matched_stop is not None:
             stop_reason = "stop_sequence"

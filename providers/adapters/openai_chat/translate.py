@@ -47,9 +47,9 @@ from providers.routing import ProviderConfig, Route
 Json = dict[str, Any]
 
 
-def _user_parts(blocks: list[Json], provider: ProviderConfig, where: str) -> list[Json]:
+def _user_parts(blocks: list[tuple[int, Json]], provider: ProviderConfig, where: str) -> list[Json]:
     parts: list[Json] = []
-    for index, block in enumerate(blocks):
+    for index, block in blocks:
         kind = block.get("type")
         here = f"{where}.content.{index}"
         if kind == "text":
@@ -96,7 +96,7 @@ def _content(parts: list[Json]) -> str | list[Json]:
 def _user_messages(message: Json, provider: ProviderConfig, where: str) -> list[Json]:
     out: list[Json] = []
     trailing_images: list[Json] = []
-    others: list[Json] = []
+    others: list[tuple[int, Json]] = []  # with their original positions, for error messages
     for index, block in enumerate(blocks_of(message.get("content"))):
         if block.get("type") == "tool_result":
             here = f"{where}.content.{index}"
@@ -110,7 +110,7 @@ def _user_messages(message: Json, provider: ProviderConfig, where: str) -> list[
                 )
                 trailing_images += [{"type": "image_url", "image_url": {"url": image_url(i, here)}} for i in images]
         else:
-            others.append(block)
+            others.append((index, block))
     parts = trailing_images + _user_parts(others, provider, where)
     if parts:
         out.append({"role": "user", "content": _content(parts)})

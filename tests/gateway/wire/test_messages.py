@@ -416,3 +416,10 @@ def test_the_described_error_of_a_top_level_field() -> None:
     with pytest.raises(ValidationError) as info:
         MessagesRequest.model_validate({"model": "m", "messages": []})
     assert describe_validation_error(info.value.errors(include_url=False)) == "max_tokens: Field required"
+
+
+def test_error_status_can_be_overridden_per_instance() -> None:
+    from gateway.wire.errors import InvalidRequestError
+
+    error = InvalidRequestError("method not allowed", status=405)
+    assert error.status == 405 and InvalidRequestError.status == 400
