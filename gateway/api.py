@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from django.conf import settings
@@ -90,10 +90,10 @@ async def _context(request: HttpRequest) -> pipeline.RequestContext:
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     ctx = await _context(request)
     body = _parse(request, MessagesRequest)
-    stream = await pipeline.messages_open(ctx, body)
+    stream = await pipeline.messages_open(ctx, body, request.headers)
     if not body.get("stream"):
         message = await pipeline.messages_fold(stream)
-        return HttpResponse(orjson.dumps(message), content_type="application/json")
+        return _explained(HttpResponse(orjson.dumps(message), content_type="application/json"), stream)
 
     async def sse() -> Any:
         try:
@@ -105,6 +105,13 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     response = StreamingHttpResponse(sse(), content_type="text/event-stream; charset=utf-8")
     response["cache-control"] = "no-cache"
     response["x-accel-buffering"] = "no"  # nginx: do not buffer SSE
+    return _explained(response, stream)
+
+
+def _explained(response: _R, stream: pipeline.UpstreamStream) -> _R:
+    """Every routing decision is explainable: which rule chose the route, which provider answered."""
+    response["x-lynkr-route"] = stream.rule
+    response["x-lynkr-provider"] = stream.route.provider.name
     return response
 
 
@@ -115,6 +122,8 @@ async def count_tokens(request: HttpRequest) -> HttpResponse:
     count = await pipeline.tokens_count_request(ctx, body)
     return HttpResponse(orjson.dumps({"input_tokens": count}), content_type="application/json")
 
+
+_R = TypeVar("_R", HttpResponse, StreamingHttpResponse)
 
 _CREATED_AT = "2025-01-01T00:00:00Z"
 

@@ -1,192 +1,153 @@
-"""One request: route -> adapter -> upstream -> stream (-> fold for non-streaming).
+"""One request: plan the route -> attempts (retry, fallback, breaker) -> stream (-> fold for non-streaming).
 
-Failures before the upstream's first byte raise a ``GatewayError`` (an HTTP error answer); after it, the stream
-ends with an Anthropic ``error`` event. Policy, admission (budgets, rate limits), retries/fallbacks and
-accounting hook in here in later stages.
+The route plan (providers/route_plan.py, pure, on the cached snapshot) gives the targets to try in order. Each
+attempt passes the provider's circuit breaker, sends, and reads ahead to the first content event: a failure up to
+there (an error status, a connection error, an ``error`` event before content) is retried or failed over, so the
+client sees one clean answer. A failure after content has reached the client ends the stream with an ``error``
+event; it is never retried (that could duplicate output). Retryable failures go to the next target first (fast
+failover); the last target is retried with backoff and full jitter; 4xx client errors are returned at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from gateway.errors import ERRORS_BY_TYPE, ApiError, InvalidRequestError, NotFoundError
-from gateway.selectors import KeyInfo
-from gateway.sse import Accumulator, Event, StreamError
+from gateway.breakers import breaker_store, retry_policy
+from gateway.errors import (
+    ERRORS_BY_TYPE,
+    ApiError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+)
+from gateway.metrics import count
+from gateway.sse import Accumulator, StreamError
 from gateway.tokens import tokens_count
+from gateway.upstream import RequestContext, UpstreamStream, upstream_open
 from providers.adapters import adapter_for
-from providers.adapters.base import Adapter, InboundContext, RoutePreparer, StreamDecoder, TokenCounter
+from providers.adapters.base import TokenCounter
 from providers.adapters.http import upstream_read_error_body, upstream_send
-from providers.routing import NoRouteError, Route, route_select
+from providers.resilience import OPEN, retry_delay
+from providers.route_plan import CapabilityError, PromptTooLongError, RequestFacts, RoutePlan, route_plan
+from providers.routing import NoRouteError, Route
 from providers.snapshot import routing_snapshot_get
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    request_id: str
-    key: KeyInfo
-    inbound: InboundContext
+__all__ = ["RequestContext", "UpstreamStream", "messages_fold", "messages_open", "tokens_count_request"]
 
 
-async def _route(client_model: str) -> Route:
+def request_facts(ctx: RequestContext, body: dict[str, Any], headers: Any) -> RequestFacts:
+    thinking = body.get("thinking")
+    return RequestFacts(
+        client_model=str(body["model"]),
+        tool_count=sum(1 for t in body.get("tools") or [] if not t.get("defer_loading")),
+        has_images=_has_images(body.get("messages") or []),
+        thinking=isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"),
+        input_tokens=ctx.inbound.input_estimate,
+        headers=headers,
+        key_id=ctx.key.id,
+        user_id=ctx.key.user_id,
+        group_ids=ctx.key.group_ids,
+    )
+
+
+def _has_images(messages: list[Any]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            kind = block.get("type")
+            if kind == "image":
+                return True
+            parts = block.get("content") if kind == "tool_result" else None
+            if isinstance(parts, list) and any(isinstance(p, dict) and p.get("type") == "image" for p in parts):
+                return True
+    return False
+
+
+async def plan_for(facts: RequestFacts) -> RoutePlan:
     snapshot = await routing_snapshot_get()
     try:
-        return route_select(snapshot, client_model=client_model)
+        return route_plan(snapshot, facts)
     except NoRouteError as exc:
         # 404 reads in Claude Code as "There's an issue with the selected model" (claude-code-wire.md §5).
         raise NotFoundError(str(exc)) from exc
+    except (CapabilityError, PromptTooLongError) as exc:
+        raise InvalidRequestError(str(exc)) from exc
 
 
-class UpstreamStream:
-    """An open upstream answer, decoded into Anthropic events. Iterate ``events()`` once; ``aclose()`` always."""
-
-    def __init__(
-        self, ctx: RequestContext, route: Route, response: httpx.Response, decoder: StreamDecoder, started: float
-    ) -> None:
-        self.ctx = ctx
-        self.route = route
-        self._response = response
-        self._decoder = decoder
-        self._started = started
-        self._closed = False
-        self.usage: dict[str, Any] = {}
-        self.outcome = "incomplete"
-
-    async def events(self) -> AsyncIterator[Event]:
-        finished = False
-        started = False
-        try:
-            async for chunk in _with_pings(self._response.aiter_bytes(), settings.LYNKR_STREAM_PING_INTERVAL):
-                if chunk is None:
-                    # The upstream is silent (a model thinking, a server queueing): tell the client we are alive.
-                    if started and not finished:
-                        yield {"type": "ping"}
-                    continue
-                for event in self._decoder.feed(chunk):
-                    started = True
-                    finished = self._observe(event) or finished
-                    yield event
-            for event in self._decoder.flush():
-                finished = self._observe(event) or finished
-                yield event
-            if not finished:
-                self.outcome = "truncated"
-                yield _error_event("api_error", "upstream stream ended before message_stop")
-        except StreamError as exc:
-            self.outcome = "stream_error"
-            yield {"type": "error", "error": exc.error}
-        except httpx.TimeoutException:
-            self.outcome = "timeout"
-            yield _error_event("timeout_error", "upstream stopped sending (read timeout)")
-        except httpx.HTTPError as exc:
-            self.outcome = "upstream_disconnect"
-            yield _error_event("api_error", f"upstream connection lost: {type(exc).__name__}")
-
-    def _observe(self, event: Event) -> bool:
-        kind = event.get("type")
-        if kind == "message_start":
-            message = event.get("message")
-            if isinstance(message, dict):
-                # The client sees the model it asked for, whatever the upstream calls it.
-                message["model"] = self.route.client_model
-                self.usage.update(message.get("usage") or {})
-        elif kind == "message_delta":
-            self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        elif kind == "message_stop":
-            self.outcome = "ok"
-            return True
-        elif kind == "error":
-            self.outcome = "upstream_error_event"
-            return True
-        return False
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._response.aclose()
-        finally:
-            logger.info(
-                "request_id=%s key=%s provider=%s client_model=%s upstream_model=%s outcome=%s "
-                "input_tokens=%s output_tokens=%s duration_ms=%.1f",
-                self.ctx.request_id,
-                self.ctx.key.prefix,
-                self.route.provider.name,
-                self.route.client_model,
-                self.route.upstream_model,
-                self.outcome,
-                self.usage.get("input_tokens"),
-                self.usage.get("output_tokens"),
-                (time.monotonic() - self._started) * 1000,
-            )
+def _error_of(event: dict[str, Any]) -> GatewayError:
+    error = event.get("error") or {}
+    cls = ERRORS_BY_TYPE.get(str(error.get("type") or "api_error"), ApiError)
+    return cls(str(error.get("message") or "upstream error"))
 
 
-async def _with_pings(chunks: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes | None]:
-    """The chunks, with a None whenever ``interval`` seconds pass without one."""
-    iterator = aiter(chunks)
-    pending: asyncio.Future[bytes] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield None
-                continue
+def _retry_after(error: GatewayError) -> float | None:
+    value = error.headers.get("retry-after")
+    return float(value) if value and value.isdigit() else None
+
+
+async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any = None) -> UpstreamStream:
+    """Plan, then attempt targets until one answers with content; raise the last error if none does."""
+    plan = await plan_for(request_facts(ctx, body, headers or {}))
+    breakers = breaker_store()
+    policy = retry_policy()
+    attempts = 0
+    last: GatewayError | None = None
+    for position, route in enumerate(plan.routes):
+        is_last = position == len(plan.routes) - 1
+        retry = 0
+        while attempts < plan.max_attempts:
+            state = await breakers.apply(route.provider.id, "check")
+            if state.state == OPEN:
+                count("fallback", "circuit_open", route.provider.name)
+                last = last or OverloadedError(f"provider {route.provider.name!r} is unavailable (circuit open)")
+                break
+            attempts += 1
+            count("attempt", route.provider.name)
             try:
-                chunk = pending.result()
-            except StopAsyncIteration:
-                pending = None
-                return
-            pending = None
-            yield chunk
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+                stream = await _attempt(ctx, route, body)
+            except GatewayError as exc:
+                last = exc
+                if not exc.retryable and exc.status < 500:
+                    raise  # the request itself is at fault: another target would refuse it too
+                await breakers.apply(route.provider.id, "failure")
+                logger.warning(
+                    "request_id=%s attempt=%d provider=%s failed: %s %s",
+                    ctx.request_id, attempts, route.provider.name, exc.status, exc.message,
+                )  # fmt: skip
+                if not is_last or not exc.retryable:
+                    count("fallback", str(exc.status), route.provider.name)
+                    break
+                delay = retry_delay(policy, retry, retry_after=_retry_after(exc))
+                if delay is None or attempts >= plan.max_attempts:
+                    break
+                count("retry", route.provider.name)
+                retry += 1
+                await asyncio.sleep(delay)
+                continue
+            await breakers.apply(route.provider.id, "success")
+            stream.rule = plan.rule
+            stream.attempts = attempts
+            return stream
+    raise last or ApiError("no upstream attempt was possible")
 
 
-def _error_event(error_type: str, message: str) -> Event:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
-
-
-async def messages_open(ctx: RequestContext, body: dict[str, Any]) -> UpstreamStream:
-    """Route and send; return the open stream once the upstream answered 2xx, else raise its mapped error."""
-    started = time.monotonic()
-    client_model = str(body["model"])
-    route = await _route(client_model)
-    adapter: Adapter = adapter_for(route.provider.kind)
-    if isinstance(adapter, RoutePreparer):
-        route = await adapter.prepare(route)
-    upstream = adapter.build_request(route, body, ctx.inbound)
-    response = await upstream_send(upstream, provider_name=route.provider.name)
-    if response.status_code >= 400:
-        error_body = await upstream_read_error_body(response)
-        raise adapter.error_from_response(route.provider, response.status_code, response.headers, error_body)
-    decoder = adapter.stream_decoder(route, body, ctx.inbound, response.headers.get("content-type", ""))
-    stream = UpstreamStream(ctx, route, response, decoder, started)
-    _close_with_task(stream)
+async def _attempt(ctx: RequestContext, route: Route, body: dict[str, Any]) -> UpstreamStream:
+    stream = await upstream_open(ctx, route, body)
+    error = await stream.prefetch(settings.LYNKR_FIRST_TOKEN_TIMEOUT)
+    if error is not None:
+        await stream.aclose()
+        raise _error_of(error)
     return stream
-
-
-def _close_with_task(stream: UpstreamStream) -> None:
-    """Close the upstream when the request's task ends, even if the response body was never iterated
-    (a client that disconnects between the headers and the first chunk cancels the task before that)."""
-    task = asyncio.current_task()
-    if task is None:
-        return
-    loop = asyncio.get_running_loop()
-    task.add_done_callback(lambda _: loop.create_task(stream.aclose()) if not loop.is_closed() else None)
 
 
 async def messages_fold(stream: UpstreamStream) -> dict[str, Any]:
@@ -197,9 +158,7 @@ async def messages_fold(stream: UpstreamStream) -> dict[str, Any]:
             accumulator.feed(event)
         return accumulator.result()
     except StreamError as exc:
-        error_type = str(exc.error.get("type") or "api_error")
-        error_class = ERRORS_BY_TYPE.get(error_type, ApiError)
-        raise error_class(str(exc.error.get("message") or "upstream error")) from exc
+        raise _error_of({"error": exc.error}) from exc
     finally:
         await stream.aclose()
 
@@ -209,7 +168,8 @@ _no_upstream_count: set[int] = set()
 
 async def tokens_count_request(ctx: RequestContext, body: dict[str, Any]) -> int:
     """Forward to the upstream when it counts; otherwise (or after its 404) count locally."""
-    route = await _route(str(body["model"]))
+    plan = await plan_for(RequestFacts(client_model=str(body["model"]), key_id=ctx.key.id, user_id=ctx.key.user_id))
+    route = plan.routes[0]
     adapter = adapter_for(route.provider.kind)
     if (
         route.provider.supports_count_tokens

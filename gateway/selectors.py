@@ -17,6 +17,7 @@ class KeyInfo:
     expires_at: float | None  # unix time
     revoked: bool
     user_active: bool
+    group_ids: frozenset[int] = frozenset()
 
 
 def apikey_get_by_hash(*, key_hash: str) -> KeyInfo | None:
@@ -31,6 +32,7 @@ def apikey_get_by_hash(*, key_hash: str) -> KeyInfo | None:
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
         revoked=row.revoked_at is not None,
         user_active=row.user.is_active,
+        group_ids=frozenset(row.user.groups.values_list("id", flat=True)),
     )
 
 

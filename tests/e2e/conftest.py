@@ -24,6 +24,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, module_upstream: MockAnthr
             "AZURE_ANTHROPIC_ENDPOINT": f"{module_upstream.url}/anthropic/v1/messages",
             "AZURE_ANTHROPIC_API_KEY": "upstream-secret",
             "LYNKR_MAX_BODY_BYTES": str(1024 * 1024),
+            # These tests check how each upstream failure is shown; retries are tested on their own.
+            "API_RETRY_MAX_RETRIES": "0",
         },
     ).start()
     assert server.api_key.startswith("sk-lynkr-"), server.log()

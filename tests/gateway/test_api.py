@@ -93,11 +93,28 @@ async def test_truncated_upstream_stream_ends_with_error_event(
     message = {"id": "m", "type": "message", "role": "assistant", "model": "u", "content": [],
                "usage": {"input_tokens": 1, "output_tokens": 0}}  # fmt: skip
     start = {"type": "message_start", "message": message}
-    upstream.enqueue(ScriptedResponse(events=[("message_start", start)]))
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    upstream.enqueue(ScriptedResponse(events=[("message_start", start), ("content_block_start", block)]))
     response = await post(AsyncClient(), key, {**HELLO, "stream": True})
     raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    # Content had started, so no failover: the stream ends with an error event, never a fake end_turn.
     assert raw.rstrip().split("\n\n")[-1].startswith("event: error\n")
     assert "ended before message_stop" in raw
+    assert len(upstream.messages_requests) == 1
+
+
+async def test_failure_before_content_is_retried_invisibly(
+    key: str, provider: Provider, upstream: MockAnthropicUpstream, settings: Any
+) -> None:
+    settings.LYNKR_RETRY_INITIAL_DELAY = 0.01
+    message = {"id": "m", "type": "message", "role": "assistant", "model": "u", "content": [],
+               "usage": {"input_tokens": 1, "output_tokens": 0}}  # fmt: skip
+    upstream.enqueue(ScriptedResponse(events=[("message_start", {"type": "message_start", "message": message})]))
+    response = await post(AsyncClient(), key, {**HELLO, "stream": True})
+    raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    assert "event: error" not in raw and raw.count("event: message_start") == 1
+    assert "Hello from mock" in raw.replace('"text":"', "").replace('"', "") or "Hello" in raw
+    assert len(upstream.messages_requests) == 2
 
 
 async def test_non_streaming_upstream_answer_is_accepted(
