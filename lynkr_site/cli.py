@@ -40,11 +40,19 @@ def _bootstrap() -> None:
     from django.conf import settings
 
     from gateway.services import admin_bootstrap
-    from providers.services import provider_sync_from_env
+    from providers.services import provider_sync_from_env, routing_sync_hybrid_from_env
 
     synced = provider_sync_from_env(values=settings.LYNKR_PROVIDER_ENV)
     if synced:
         print(f"lynkr: providers from the environment: {', '.join(synced)}", flush=True)
+    hybrid = routing_sync_hybrid_from_env(
+        prefer_ollama=settings.LYNKR_PREFER_OLLAMA,
+        ollama_max_tools=settings.LYNKR_OLLAMA_MAX_TOOLS,
+        mid_max_tools=settings.LYNKR_OPENROUTER_MAX_TOOLS,
+        fallback_provider=settings.LYNKR_FALLBACK_PROVIDER,
+    )
+    if hybrid:
+        print(f"lynkr: hybrid routing from the environment: {', '.join(hybrid)}", flush=True)
     result = admin_bootstrap(username=settings.LYNKR_ADMIN_USERNAME)
     if result is None:
         return

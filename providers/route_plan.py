@@ -152,10 +152,11 @@ def _chain(snapshot: RoutingSnapshot, facts: RequestFacts) -> tuple[list[TargetC
 
 
 def _dedupe(targets: list[TargetConfig]) -> list[TargetConfig]:
+    """One attempt per (provider, effective upstream model)."""
     seen: set[tuple[int, str]] = set()
     out = []
     for target in targets:
-        key = (target.provider.id, target.upstream_model)
+        key = (target.provider.id, target.upstream_model or target.provider.model_override)
         if key not in seen:
             seen.add(key)
             out.append(target)
@@ -164,36 +165,47 @@ def _dedupe(targets: list[TargetConfig]) -> list[TargetConfig]:
 
 def route_plan(snapshot: RoutingSnapshot, facts: RequestFacts) -> RoutePlan:
     chain, rule, tier = _chain(snapshot, facts)
-    chain = _dedupe(chain + list(snapshot.fallback))
-    if not chain:
+    chain = _dedupe(chain)
+    fallback = list(snapshot.fallback)
+    if not chain and not fallback:
         if not snapshot.providers:
             raise NoRouteError(
                 "no provider is configured: add one in admin or set MODEL_PROVIDER (see docs/providers.md)"
             )
         raise NoRouteError(f"no provider serves model {facts.client_model!r}")
+    considered = list(chain)
     capable = [t for t in chain if _capable(t, facts)]
     if not capable and tier is not None:
         # The tier cannot take this request (e.g. tools): move to the next heavier tier that can.
         for heavier in sorted((t for t in snapshot.tiers if t.order > tier.order), key=lambda t: t.order):
+            considered += heavier.targets
             capable = [t for t in heavier.targets if _capable(t, facts)]
             if capable:
                 rule, tier = f"{rule}>{heavier.name}", heavier
                 break
-    if not capable:
-        needs = "tools" if facts.tool_count else "images"
-        raise CapabilityError(f"no provider on this route accepts {needs} (route: {rule})")
+    windows = [t.provider.context_window or 0 for t in capable]
     fitting = [t for t in capable if _fits(t, facts)]
-    if not fitting:
+    if capable and not fitting:
         for long_tier in (t for t in snapshot.tiers if t.long_context):
-            fitting = [t for t in long_tier.targets if _capable(t, facts) and _fits(t, facts)]
+            long_capable = [t for t in long_tier.targets if _capable(t, facts)]
+            windows += [t.provider.context_window or 0 for t in long_capable]
+            fitting = [t for t in long_capable if _fits(t, facts)]
             if fitting:
                 rule, tier = f"{rule}>{long_tier.name}", long_tier
                 break
-    if not fitting:
-        window = max(t.provider.context_window or 0 for t in capable)
-        raise PromptTooLongError(facts.input_tokens, window)
+    # FALLBACK_PROVIDER is tried after whatever chain was chosen, if it can take the request.
+    usable_fallback = [t for t in fallback if _capable(t, facts)]
+    windows += [t.provider.context_window or 0 for t in usable_fallback]
+    targets = _dedupe(fitting + [t for t in usable_fallback if _fits(t, facts)])
+    if not targets:
+        if not capable and not usable_fallback:
+            everything = considered + fallback
+            tools_ok = any(t.provider.supports_tools for t in everything)
+            needs = "tools" if facts.tool_count and not tools_ok else "images" if facts.has_images else "tools"
+            raise CapabilityError(f"no provider on this route accepts {needs} (route: {rule})")
+        raise PromptTooLongError(facts.input_tokens, max(windows))
     routes = tuple(
         Route(t.provider, t.upstream_model or t.provider.model_override or facts.client_model, facts.client_model)
-        for t in fitting
+        for t in targets
     )
     return RoutePlan(routes, rule, tier.name if tier else None, tier.max_attempts if tier else 3)
