@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from providers.secrets import EncryptedTextField
+
 
 def validate_http_url(value: str) -> None:
     """http(s) with a host. Unlike Django's URLValidator, single-label hosts are fine: in-cluster upstreams are
@@ -48,9 +50,13 @@ class Provider(models.Model):
         validators=[validate_http_url],
         help_text="Base URL (https://host) or the full Messages URL (https://host/anthropic/v1/messages).",
     )
-    api_key = models.TextField(blank=True, help_text="Credential sent upstream. Never shown in full or logged.")
+    api_key = EncryptedTextField(
+        blank=True, help_text="Credential sent upstream; stored encrypted, never shown in full or logged."
+    )
     api_key_env = models.CharField(
-        max_length=100, blank=True, help_text="Read the credential from this environment variable instead."
+        max_length=300,
+        blank=True,
+        help_text="Read the credential from this environment variable (NAME) or file (file:/run/secrets/x) instead.",
     )
     auth_style = models.CharField(max_length=16, choices=AuthStyle.choices, default=AuthStyle.X_API_KEY)
     api_version = models.CharField(max_length=32, default="2023-06-01", help_text="anthropic-version default.")

@@ -16,6 +16,14 @@ logger = logging.getLogger(__name__)
 
 
 def provider_credential(provider: Provider) -> str:
+    if provider.api_key_env.startswith("file:"):
+        path = provider.api_key_env[5:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            logger.warning("provider %s: cannot read credential file %s (%s)", provider.name, path, exc.strerror)
+            return ""
     if provider.api_key_env:
         value = os.environ.get(provider.api_key_env, "")
         if not value and os.environ.get(f"{provider.api_key_env}_FILE"):

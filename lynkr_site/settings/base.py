@@ -133,6 +133,9 @@ LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 200
 LYNKR_STREAM_PING_INTERVAL = E.get_float("LYNKR_STREAM_PING_INTERVAL", 10.0, minimum=0.05)
 LYNKR_KEY_CACHE_TTL = E.get_float("LYNKR_KEY_CACHE_TTL", 5.0, minimum=0.0)
 LYNKR_ROUTING_POLL = E.get_float("LYNKR_ROUTING_POLL", 1.0, minimum=0.05)
+# Provider credentials stored in the database are encrypted with a key derived from this (or SECRET_KEY).
+LYNKR_ENCRYPTION_KEY = E.get_secret("LYNKR_ENCRYPTION_KEY")
+LYNKR_ENCRYPTION_KEY_OLD = E.get_secret("LYNKR_ENCRYPTION_KEY_OLD")
 LYNKR_ADMIN_USERNAME = E.get_str("LYNKR_ADMIN_USERNAME", "admin")
 
 # Lynkr's provider variables, read once here and synced into the Provider table at start.

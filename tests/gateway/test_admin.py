@@ -70,7 +70,9 @@ def test_env_provider_is_read_only_and_credential_masked(staff: Client) -> None:
         f"/admin/providers/provider/{admin_row.pk}/change/",
         {"name": "mine", "kind": "anthropic", "base_url": "https://b2", "api_key": "", "api_key_env": "",
          "auth_style": "x-api-key", "api_version": "2023-06-01", "model_override": "", "advertised_models": "[]",
-         "supports_count_tokens": "on", "enabled": "on", "priority": "100"},
+         "supports_count_tokens": "on", "enabled": "on", "priority": "100", "options": "{}",
+         "supports_tools": "on", "supports_images": "on",
+         "mappings-TOTAL_FORMS": "0", "mappings-INITIAL_FORMS": "0"},
     )  # fmt: skip
     admin_row.refresh_from_db()
     assert admin_row.base_url == "https://b2" and admin_row.api_key == "sk-ant-supersecretvalue"
