@@ -33,7 +33,7 @@ def provider_credential(provider: Provider) -> str:
         if not value:
             logger.warning("provider %s: environment variable %s is empty", provider.name, provider.api_key_env)
         return value
-    return provider.api_key
+    return str(provider.api_key)
 
 
 def provider_to_config(provider: Provider) -> ProviderConfig:
