@@ -186,6 +186,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if run_checks(reach_providers=not args.offline) else 1
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """The routing configuration as YAML: export it for review, import it (GitOps); see docs/routing.md."""
+    from pathlib import Path
+
+    from providers.config_io import (
+        ConfigError,
+        routing_config_dump,
+        routing_config_export,
+        routing_config_import,
+        routing_config_load,
+    )
+
+    if args.config_command == "export":
+        text = routing_config_dump(routing_config_export())
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    try:
+        # "-" reads stdin, so `lynkr config export | lynkr config import -` works in a pipe.
+        source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        report = routing_config_import(data=routing_config_load(source), dry_run=args.dry_run, prune=args.prune)
+    except OSError as exc:
+        print(f"lynkr: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"lynkr: routing config refused, nothing written:\n{exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lynkr", description="Lynkr LLM gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate configuration and reach each provider")
     check.add_argument("--offline", action="store_true", help="do not contact providers")
     check.set_defaults(func=cmd_check)
+
+    config = sub.add_parser("config", help="export or import the routing configuration as YAML")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    export = config_sub.add_parser("export", help="write providers, tiers, mappings and rules as YAML")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    import_ = config_sub.add_parser("import", help="apply a YAML routing configuration (one transaction)")
+    import_.add_argument("file", metavar="FILE", help="the YAML file, or - for standard input")
+    import_.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    import_.add_argument("--prune", action="store_true", help="delete admin-created rows the file leaves out")
+    config.set_defaults(func=cmd_config)
     return parser
 
 
