@@ -100,12 +100,14 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any 
     plan = await plan_for(request_facts(ctx, body, headers or {}))
     breakers = breaker_store()
     policy = retry_policy()
+    # A tier caps its attempts; without one, each target once plus the configured retries on the last.
+    cap = plan.max_attempts if plan.tier is not None else len(plan.routes) + policy.max_retries
     attempts = 0
     last: GatewayError | None = None
     for position, route in enumerate(plan.routes):
         is_last = position == len(plan.routes) - 1
         retry = 0
-        while attempts < plan.max_attempts:
+        while attempts < cap:
             state = await breakers.apply(route.provider.id, "check")
             if state.state == OPEN:
                 count("fallback", "circuit_open", route.provider.name)
@@ -128,7 +130,7 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any 
                     count("fallback", str(exc.status), route.provider.name)
                     break
                 delay = retry_delay(policy, retry, retry_after=_retry_after(exc))
-                if delay is None or attempts >= plan.max_attempts:
+                if delay is None or attempts >= cap:
                     break
                 count("retry", route.provider.name)
                 retry += 1

@@ -52,24 +52,32 @@ class UpstreamStream:
         self._live = self._decode()
         self._buffer: list[Event] = []
         self._live_done = False
+        self._pending: asyncio.Future[Event] | None = None
         self.usage: dict[str, Any] = {}
         self.outcome = "incomplete"
         self.rule = ""
         self.attempts = 1
 
     async def prefetch(self, wait: float) -> Event | None:
-        """Read ahead until content starts; return the error event if the upstream failed before that."""
+        """Read ahead until content starts; return the error event if the upstream failed before that.
+
+        A read still pending when the wait runs out is kept (not cancelled: that would end the decoder) and
+        ``events()`` picks it up, so a slow upstream is delivered whole, only no longer replaceable."""
         deadline = time.monotonic() + wait
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(anext(self._live))
+            done, _ = await asyncio.wait({self._pending}, timeout=remaining)
+            if not done:
+                return None
+            pending, self._pending = self._pending, None
             try:
-                event = await asyncio.wait_for(anext(self._live), remaining)
+                event = pending.result()
             except StopAsyncIteration:
                 self._live_done = True
-                return None
-            except TimeoutError:
                 return None
             self._buffer.append(event)
             kind = event.get("type")
@@ -82,6 +90,12 @@ class UpstreamStream:
         buffered, self._buffer = self._buffer, []
         for event in buffered:
             yield event
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            try:
+                yield await pending
+            except StopAsyncIteration:
+                self._live_done = True
         if not self._live_done:
             async for event in self._live:
                 yield event
@@ -138,6 +152,8 @@ class UpstreamStream:
         if self._closed:
             return
         self._closed = True
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
         try:
             await self._response.aclose()
         finally:

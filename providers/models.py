@@ -119,7 +119,7 @@ class RouteTier(models.Model):
         default=False, help_text="Used when the prompt does not fit the chosen target's context window."
     )
     max_attempts = models.PositiveSmallIntegerField(
-        default=3, help_text="Cap on upstream attempts (retries and fallbacks together) for one request."
+        default=4, help_text="Cap on upstream attempts (retries and fallbacks together) for one request."
     )
     source = models.CharField(
         max_length=8, choices=ProviderSource.choices, default=ProviderSource.ADMIN, editable=False

@@ -54,6 +54,8 @@ def error_for_status(provider_name: str, status: int, message: str, headers: Map
         return NotFoundError(message)
     if status == 413:
         return RequestTooLargeError(message)
+    if status == 409:
+        return ApiError(message, status=409)  # a conflict upstream (e.g. a concurrent request): worth a retry
     if status in (408, 504):
         return TimeoutError_(message)
     if status >= 500:
