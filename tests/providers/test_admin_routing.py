@@ -96,7 +96,8 @@ def test_hybrid_routing_from_env() -> None:
     routing_sync_hybrid_from_env(prefer_ollama=True, ollama_max_tools=3, mid_max_tools=15, fallback_provider="x")
     assert RouteTier.objects.count() == 3
     assert [x.provider for x in RouteTier.objects.get(name="hybrid-heavy").targets.all()] == [openrouter]
-    assert routing_sync_hybrid_from_env(
-        prefer_ollama=False, ollama_max_tools=3, mid_max_tools=15, fallback_provider="x"
-    ) == []
+    assert (
+        routing_sync_hybrid_from_env(prefer_ollama=False, ollama_max_tools=3, mid_max_tools=15, fallback_provider="x")
+        == []
+    )
     assert not RouteTier.objects.exists() and not RoutingRule.objects.exists()
