@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any, TypeVar
 
 import orjson
@@ -22,7 +23,9 @@ from gateway.errors import (
     RequestTooLargeError,
     error_response,
 )
-from gateway.sse import encode
+from gateway.metering import Meter
+from gateway.response_cache import cache_key, cacheable, cacheable_result, replay_events, response_cache
+from gateway.sse import Accumulator, encode
 from gateway.wire import CountTokensRequest, MessagesRequest
 from gateway.wire.messages import describe_validation_error
 from providers.adapters.base import InboundContext
@@ -90,22 +93,88 @@ async def _context(request: HttpRequest) -> pipeline.RequestContext:
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     ctx = await _context(request)
     body = _parse(request, MessagesRequest)
-    stream = await pipeline.messages_open(ctx, body, request.headers)
-    if not body.get("stream"):
-        message = await pipeline.messages_fold(stream)
-        return _explained(HttpResponse(orjson.dumps(message), content_type="application/json"), stream)
+    meter = Meter(ctx, body, request.headers)
+    await meter.admit()
+    streaming = bool(body.get("stream"))
+    try:
+        plan = await pipeline.messages_plan(ctx, body, request.headers)
+        cache, key = _cache_for(body, plan)
+        cached = await cache.get(key) if cache is not None and key else None
+        if cached is not None:
+            return await _cache_hit(ctx, body, meter, cached, streaming)
+        stream = await pipeline.messages_open(ctx, body, request.headers, plan, record=cache is not None and bool(key))
+    except GatewayError as exc:
+        await meter.finish(error=exc)
+        exc.headers.update(meter.response_headers())
+        raise
+    stream.on_close = lambda: meter.finish(stream=stream)  # billed even if the body is never iterated
+    if not streaming:
+        try:
+            message = await pipeline.messages_fold(stream)
+        except GatewayError as exc:
+            await meter.finish(stream=stream, error=exc)
+            raise
+        await meter.finish(stream=stream, message=message)
+        if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
+            await cache.put(key, stream.recorded)
+        response = HttpResponse(orjson.dumps(message), content_type="application/json")
+        return _explained(_metered(response, meter), stream)
 
     async def sse() -> Any:
+        accumulator = Accumulator()
         try:
             async for event in stream.events():
+                accumulator.feed_safely(event)
                 yield encode(event)
         finally:
             await stream.aclose()
+            await meter.finish(stream=stream, message=accumulator.result_or_none())
+            if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
+                await cache.put(key, stream.recorded)
 
-    response = StreamingHttpResponse(sse(), content_type="text/event-stream; charset=utf-8")
-    response["cache-control"] = "no-cache"
-    response["x-accel-buffering"] = "no"  # nginx: do not buffer SSE
-    return _explained(response, stream)
+    streamed = StreamingHttpResponse(sse(), content_type="text/event-stream; charset=utf-8")
+    streamed["cache-control"] = "no-cache"
+    streamed["x-accel-buffering"] = "no"  # nginx: do not buffer SSE
+    return _explained(_metered(streamed, meter), stream)
+
+
+def _cache_for(body: dict[str, Any], plan: Any) -> tuple[Any, str]:
+    """The response cache and this request's key, or (None, "") when the request is not cacheable."""
+    cache = response_cache()
+    if cache is None or not cacheable(body) or not plan.routes:
+        return None, ""
+    route = plan.routes[0]
+    return cache, cache_key(body, provider=route.provider.name, upstream_model=route.upstream_model)
+
+
+async def _cache_hit(
+    ctx: pipeline.RequestContext, body: dict[str, Any], meter: Meter, cached: list[Any], streaming: bool
+) -> HttpResponse | StreamingHttpResponse:
+    events = replay_events(cached, client_model=str(body["model"]), message_id=f"msg_{uuid.uuid4().hex[:24]}")
+    accumulator = Accumulator()
+    for event in events:
+        accumulator.feed_safely(event)
+    message = accumulator.result_or_none()
+    await meter.finish(message=message, cache_hit=True)
+    response: HttpResponse | StreamingHttpResponse
+    if streaming:
+        async def replay() -> Any:
+            yield b"".join(encode(e) for e in events)
+
+        response = StreamingHttpResponse(replay(), content_type="text/event-stream; charset=utf-8")
+    else:
+        response = HttpResponse(orjson.dumps(message), content_type="application/json")
+    response["x-lynkr-cache"] = "hit"
+    response["x-lynkr-route"] = "cache"
+    for name, value in meter.response_headers().items():
+        response[name] = value
+    return response
+
+
+def _metered(response: _R, meter: Meter) -> _R:
+    for name, value in meter.response_headers().items():
+        response[name] = value
+    return response
 
 
 def _explained(response: _R, stream: pipeline.UpstreamStream) -> _R:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -29,7 +30,7 @@ from gateway.errors import (
 from gateway.metrics import count
 from gateway.sse import Accumulator, StreamError
 from gateway.tokens import tokens_count
-from gateway.upstream import RequestContext, UpstreamStream, upstream_open
+from gateway.upstream import AttemptInfo, RequestContext, UpstreamStream, upstream_open
 from providers.adapters import adapter_for
 from providers.adapters.base import TokenCounter
 from providers.adapters.http import upstream_read_error_body, upstream_send
@@ -95,9 +96,20 @@ def _retry_after(error: GatewayError) -> float | None:
     return float(value) if value and value.isdigit() else None
 
 
-async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any = None) -> UpstreamStream:
+async def messages_plan(ctx: RequestContext, body: dict[str, Any], headers: Any = None) -> RoutePlan:
+    return await plan_for(request_facts(ctx, body, headers or {}))
+
+
+async def messages_open(
+    ctx: RequestContext,
+    body: dict[str, Any],
+    headers: Any = None,
+    plan: RoutePlan | None = None,
+    *,
+    record: bool = False,
+) -> UpstreamStream:
     """Plan, then attempt targets until one answers with content; raise the last error if none does."""
-    plan = await plan_for(request_facts(ctx, body, headers or {}))
+    plan = plan or await messages_plan(ctx, body, headers)
     breakers = breaker_store()
     policy = retry_policy()
     # A tier caps its attempts; without one, each target once plus the configured retries on the last.
@@ -115,9 +127,11 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any 
                 break
             attempts += 1
             count("attempt", route.provider.name)
+            began = time.monotonic()
             try:
-                stream = await _attempt(ctx, route, body)
+                stream = await _attempt(ctx, route, body, record)
             except GatewayError as exc:
+                ctx.attempts.append(_attempt_info(route, plan.rule, exc.status, exc.error_type, began))
                 last = exc
                 if not exc.retryable and exc.status < 500:
                     raise  # the request itself is at fault: another target would refuse it too
@@ -137,14 +151,20 @@ async def messages_open(ctx: RequestContext, body: dict[str, Any], headers: Any 
                 await asyncio.sleep(delay)
                 continue
             await breakers.apply(route.provider.id, "success")
+            ctx.attempts.append(_attempt_info(route, plan.rule, 200, "", began))
             stream.rule = plan.rule
             stream.attempts = attempts
             return stream
     raise last or ApiError("no upstream attempt was possible")
 
 
-async def _attempt(ctx: RequestContext, route: Route, body: dict[str, Any]) -> UpstreamStream:
-    stream = await upstream_open(ctx, route, body)
+def _attempt_info(route: Route, rule: str, status: int, error_type: str, began: float) -> AttemptInfo:
+    latency = int((time.monotonic() - began) * 1000)
+    return AttemptInfo(route.provider.name, route.upstream_model, rule, status, error_type, latency)
+
+
+async def _attempt(ctx: RequestContext, route: Route, body: dict[str, Any], record: bool) -> UpstreamStream:
+    stream = await upstream_open(ctx, route, body, record=record)
     error = await stream.prefetch(settings.LYNKR_FIRST_TOKEN_TIMEOUT)
     if error is not None:
         await stream.aclose()

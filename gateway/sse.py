@@ -30,9 +30,10 @@ class StreamError(Exception):
 class Accumulator:
     """Folds Anthropic stream events into the Message a non-streaming call returns."""
 
-    __slots__ = ("_json", "message", "usage")
+    __slots__ = ("_json", "broken", "message", "usage")
 
     def __init__(self) -> None:
+        self.broken = False
         self.message: dict[str, Any] | None = None
         self.usage: dict[str, Any] = {}
         self._json: dict[int, list[str]] = {}
@@ -61,6 +62,21 @@ class Accumulator:
         elif kind == "error":
             raise StreamError(dict(event.get("error") or {}))
         # "ping", "message_stop" and event types added later carry nothing to fold.
+
+    def feed_safely(self, event: Event) -> None:
+        """Fold for bookkeeping (transcripts): a malformed or error event must not break the client's stream."""
+        try:
+            self.feed(event)
+        except (StreamError, KeyError, TypeError, ValueError, IndexError):
+            self.broken = True
+
+    def result_or_none(self) -> dict[str, Any] | None:
+        if self.broken or self.message is None:
+            return None
+        try:
+            return self.result()
+        except StreamError:
+            return None
 
     def result(self) -> dict[str, Any]:
         message = self._require_message()

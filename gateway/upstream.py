@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -31,17 +31,34 @@ _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta", "mess
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    provider: str
+    upstream_model: str
+    rule: str
+    status: int
+    error_type: str
+    latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     request_id: str
     key: KeyInfo
     inbound: InboundContext
+    attempts: list[AttemptInfo] = field(default_factory=list)  # filled by the pipeline, billed by metering
 
 
 class UpstreamStream:
     """An open upstream answer. Iterate ``events()`` once; ``aclose()`` always (idempotent)."""
 
     def __init__(
-        self, ctx: RequestContext, route: Route, response: httpx.Response, decoder: StreamDecoder, started: float
+        self,
+        ctx: RequestContext,
+        route: Route,
+        response: httpx.Response,
+        decoder: StreamDecoder,
+        started: float,
+        record: bool = False,
     ) -> None:
         self.ctx = ctx
         self.route = route
@@ -57,6 +74,9 @@ class UpstreamStream:
         self.outcome = "incomplete"
         self.rule = ""
         self.attempts = 1
+        self.ttft_ms: int | None = None
+        self.on_close: Callable[[], Awaitable[None]] | None = None  # metering's finish, run once at close
+        self.recorded: list[Event] | None = [] if record else None  # every event, for the response cache
 
     async def prefetch(self, wait: float) -> Event | None:
         """Read ahead until content starts; return the error event if the upstream failed before that.
@@ -80,6 +100,8 @@ class UpstreamStream:
                 self._live_done = True
                 return None
             self._buffer.append(event)
+            if self.recorded is not None:
+                self.recorded.append(event)
             kind = event.get("type")
             if kind == "error":
                 return event
@@ -93,11 +115,17 @@ class UpstreamStream:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             try:
-                yield await pending
+                event = await pending
             except StopAsyncIteration:
                 self._live_done = True
+            else:
+                if self.recorded is not None:
+                    self.recorded.append(event)
+                yield event
         if not self._live_done:
             async for event in self._live:
+                if self.recorded is not None:
+                    self.recorded.append(event)
                 yield event
 
     async def _decode(self) -> AsyncIterator[Event]:
@@ -132,6 +160,8 @@ class UpstreamStream:
 
     def _observe(self, event: Event) -> bool:
         kind = event.get("type")
+        if self.ttft_ms is None and kind in ("content_block_start", "content_block_delta"):
+            self.ttft_ms = int((time.monotonic() - self._started) * 1000)
         if kind == "message_start":
             message = event.get("message")
             if isinstance(message, dict):
@@ -156,6 +186,8 @@ class UpstreamStream:
             self._pending.cancel()
         try:
             await self._response.aclose()
+            if self.on_close is not None:
+                await self.on_close()
         finally:
             logger.info(
                 "request_id=%s key=%s route=%s provider=%s client_model=%s upstream_model=%s attempts=%d outcome=%s "
@@ -202,7 +234,9 @@ def _error_event(error_type: str, message: str) -> Event:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-async def upstream_open(ctx: RequestContext, route: Route, body: dict[str, Any]) -> UpstreamStream:
+async def upstream_open(
+    ctx: RequestContext, route: Route, body: dict[str, Any], *, record: bool = False
+) -> UpstreamStream:
     """One attempt: send and return the open stream once the upstream answered 2xx, else raise its mapped error."""
     started = time.monotonic()
     adapter: Adapter = adapter_for(route.provider.kind)
@@ -214,7 +248,7 @@ async def upstream_open(ctx: RequestContext, route: Route, body: dict[str, Any])
         error_body = await upstream_read_error_body(response)
         raise adapter.error_from_response(route.provider, response.status_code, response.headers, error_body)
     decoder = adapter.stream_decoder(route, body, ctx.inbound, response.headers.get("content-type", ""))
-    stream = UpstreamStream(ctx, route, response, decoder, started)
+    stream = UpstreamStream(ctx, route, response, decoder, started, record)
     _close_with_task(stream)
     return stream
 

@@ -105,7 +105,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ["--bind", host, "--port", str(port), "--proxy-headers", "-v", "1", "lynkr_site.asgi:application"]
         )
     finally:
+        # Shutdown: nothing buffered is lost (usage rows, last-used times).
         writebehind_flush_all()
+        from gateway.accounting import usage_buffer
+
+        flushed = usage_buffer.flush_sync()
+        if flushed:
+            print(f"lynkr: wrote {flushed} buffered usage record(s) at shutdown", flush=True)
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             try:

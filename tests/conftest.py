@@ -27,9 +27,19 @@ def _clear_process_caches() -> Iterator[None]:
     from gateway.auth import key_cache_clear
     from providers.snapshot import routing_snapshot_invalidate
 
+    from gateway.breakers import breaker_store
+    from gateway.budgets import budget_cache_clear
+    from gateway.metering_config import metering_cache_clear
+    from gateway.ratelimit import rate_limiter
+    from gateway.response_cache import response_cache
+
     key_cache_clear()
     routing_snapshot_invalidate()
     pipeline._no_upstream_count.clear()
+    for cached in (breaker_store, rate_limiter, response_cache):
+        cached.cache_clear()
+    budget_cache_clear()
+    metering_cache_clear()
     yield
     # sync_to_async runs ORM calls on asgiref's shared executor thread; close that thread's connection so the
     # PostgreSQL test database can be dropped at the end (it refuses while a session is open).

@@ -158,6 +158,16 @@ LYNKR_BREAKER_OPEN_SECONDS = E.get_int("CIRCUIT_BREAKER_TIMEOUT", 60000, minimum
 # Streams are held until the first content event so a failing upstream can still be replaced (bounded wait).
 LYNKR_FIRST_TOKEN_TIMEOUT = E.get_float("LYNKR_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.0)
 
+# Accounting (docs/configuration.md).
+LYNKR_USAGE_FLUSH_INTERVAL = E.get_float("LYNKR_USAGE_FLUSH_INTERVAL", 1.0, minimum=0.05)
+LYNKR_USAGE_FLUSH_BATCH = E.get_int("LYNKR_USAGE_FLUSH_BATCH", 200, minimum=1)
+LYNKR_USAGE_RETENTION_DAYS = E.get_int("LYNKR_USAGE_RETENTION_DAYS", 90, minimum=1)
+LYNKR_BUDGET_OUTPUT_RESERVATION = E.get_int("LYNKR_BUDGET_OUTPUT_RESERVATION", 4096, minimum=0)
+LYNKR_TRANSCRIPTS = E.get_bool("LYNKR_TRANSCRIPTS", True)
+LYNKR_PROMPT_CACHE_ENABLED = E.get_bool("PROMPT_CACHE_ENABLED", True)
+LYNKR_PROMPT_CACHE_TTL = E.get_int("PROMPT_CACHE_TTL_MS", 300000, minimum=0) / 1000
+LYNKR_PROMPT_CACHE_MAX_ENTRIES = E.get_int("PROMPT_CACHE_MAX_ENTRIES", 64, minimum=1)
+
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

@@ -14,6 +14,9 @@ from lynkr_site.settings.base import DATA_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Tests repeat identical prompts on purpose; the response cache is switched on only by the tests about it.
+LYNKR_PROMPT_CACHE_ENABLED = False
+
 # `make test` runs the DB tests a second time on PostgreSQL with LYNKR_TEST_DATABASE_URL set.
 if os.environ.get("LYNKR_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["LYNKR_TEST_DATABASE_URL"]

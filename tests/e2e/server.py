@@ -52,6 +52,8 @@ class LynkrServer:
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
                 "PYTHONUNBUFFERED": "1",
+                # Identical prompts are repeated on purpose; cache tests switch it back on.
+                "PROMPT_CACHE_ENABLED": "false",
             }
         )
         env.update(self.env_extra)

@@ -1,0 +1,69 @@
+"""Per-process caches of what metering needs from the database: prices and rate limits (TTL-refreshed, so an
+admin change applies within LYNKR_KEY_CACHE_TTL seconds and no request waits on a query more than once per TTL)."""
+
+from __future__ import annotations
+
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from gateway.models import PriceEntry, RateLimit
+from gateway.pricing import Price
+from gateway.ratelimit import Limits
+from gateway.selectors import KeyInfo
+
+_prices: list[tuple[tuple[Price, ...], float]] = []
+_limits: dict[tuple[int, int], tuple[tuple[Limits, Limits], float]] = {}
+
+
+def prices_load() -> tuple[Price, ...]:
+    return tuple(
+        Price(
+            model_pattern=p.model_pattern,
+            input_per_mtok=p.input_per_mtok,
+            output_per_mtok=p.output_per_mtok,
+            cache_read_per_mtok=p.cache_read_per_mtok,
+            cache_write_per_mtok=p.cache_write_per_mtok,
+            provider_id=p.provider_id,
+            priority=p.priority,
+        )
+        for p in PriceEntry.objects.all()
+    )
+
+
+async def prices() -> tuple[Price, ...]:
+    now = time.monotonic()
+    if _prices and now - _prices[0][1] < settings.LYNKR_KEY_CACHE_TTL:
+        return _prices[0][0]
+    loaded = await sync_to_async(prices_load)()
+    _prices[:] = [(loaded, now)]
+    return loaded
+
+
+def _limits_of(row: RateLimit | None) -> Limits:
+    if row is None:
+        return Limits()
+    return Limits(row.requests_per_minute, row.input_tokens_per_minute, row.output_tokens_per_minute)
+
+
+def limits_load(key_id: int, user_id: int) -> tuple[Limits, Limits]:
+    key_row = RateLimit.objects.filter(api_key_id=key_id).first()
+    user_row = RateLimit.objects.filter(user_id=user_id, api_key__isnull=True).first()
+    return _limits_of(key_row), _limits_of(user_row)
+
+
+async def limits_for(key: KeyInfo) -> tuple[Limits, Limits]:
+    cache_key = (key.id, key.user_id)
+    now = time.monotonic()
+    hit = _limits.get(cache_key)
+    if hit is not None and now - hit[1] < settings.LYNKR_KEY_CACHE_TTL:
+        return hit[0]
+    loaded = await sync_to_async(limits_load)(key.id, key.user_id)
+    _limits[cache_key] = (loaded, now)
+    return loaded
+
+
+def metering_cache_clear() -> None:
+    _prices.clear()
+    _limits.clear()

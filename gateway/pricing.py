@@ -1,0 +1,57 @@
+"""Cost of a request in USD (pure). Prices are USD per million tokens (``PriceEntry``, editable in admin).
+
+Anthropic bills cache reads and writes at their own rates; OpenAI-style upstreams report cached prompt tokens,
+which we carry as cache reads. A model without a price has an unknown cost (None), never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fnmatch import fnmatchcase
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    model_pattern: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    provider_id: int | None = None
+    priority: int = 100
+
+
+def price_match(prices: tuple[Price, ...], *, provider_id: int | None, upstream_model: str) -> Price | None:
+    """Provider-specific prices win over general ones; then by priority; the first pattern that matches."""
+    candidates = [
+        p
+        for p in prices
+        if (p.provider_id is None or p.provider_id == provider_id) and fnmatchcase(upstream_model, p.model_pattern)
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda p: (p.provider_id is None, p.priority))
+
+
+def cost_usd(
+    price: Price | None,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Decimal | None:
+    if price is None:
+        return None
+    read_rate = price.cache_read_per_mtok if price.cache_read_per_mtok is not None else price.input_per_mtok
+    write_rate = price.cache_write_per_mtok if price.cache_write_per_mtok is not None else price.input_per_mtok
+    total = (
+        Decimal(input_tokens) * price.input_per_mtok
+        + Decimal(output_tokens) * price.output_per_mtok
+        + Decimal(cache_read_tokens) * read_rate
+        + Decimal(cache_write_tokens) * write_rate
+    )
+    return (total / MILLION).quantize(Decimal("0.00000001"))
