@@ -69,9 +69,18 @@ class Meter:
         estimate = self.ctx.inbound.input_estimate
         decisions = []
         limiter = rate_limiter()
+        admitted: list[tuple[str, Any]] = []
         for subject, limits in ((f"key:{key.id}", key_limits), (f"user:{key.user_id}", user_limits)):
-            if not limits.unlimited:
-                decisions.append(await limiter.admit(subject, limits, input_tokens=estimate))
+            if limits.unlimited:
+                continue
+            decision = await limiter.admit(subject, limits, input_tokens=estimate)
+            decisions.append(decision)
+            if not decision.allowed:
+                # Two subjects are two atomic admits: give back what an earlier one took.
+                for taken_subject, taken_limits in admitted:
+                    await limiter.release(taken_subject, taken_limits, input_tokens=estimate)
+                break
+            admitted.append((subject, limits))
         if decisions:
             self.decision = merge_decisions(decisions)
             if not self.decision.allowed:
