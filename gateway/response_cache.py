@@ -183,7 +183,7 @@ class LocalResponseCache:
     async def put(self, key: str, events: list[Event]) -> None:
         if self.max_entries <= 0 or self.ttl <= 0:
             return
-        self._entries[key] = (self.clock() + self.ttl, _pack(events, compress_over=1 << 62))
+        self._entries[key] = (self.clock() + self.ttl, b"j" + orjson.dumps(events))  # memory is cheap; CPU is not
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

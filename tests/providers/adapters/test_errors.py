@@ -22,7 +22,7 @@ from providers.adapters.errors import error_for_status, retry_after_seconds
     [
         (400, InvalidRequestError, "invalid_request_error", 400, False),
         (402, InvalidRequestError, "invalid_request_error", 400, False),
-        (409, InvalidRequestError, "invalid_request_error", 400, False),
+        (409, ApiError, "api_error", 409, True),  # a conflict upstream is worth a retry
         (422, InvalidRequestError, "invalid_request_error", 400, False),
         (404, NotFoundError, "not_found_error", 404, False),
         (413, RequestTooLargeError, "request_too_large", 413, False),

@@ -288,7 +288,7 @@ def _anthropic_error(error_type: str, message: str) -> bytes:
         (502, "api_error", ApiError, 500, True),
         (503, "api_error", ApiError, 500, True),
         (529, "overloaded_error", OverloadedError, 529, True),
-        (409, "invalid_request_error", InvalidRequestError, 400, False),
+        (409, "api_error", ApiError, 409, True),
     ],
 )
 def test_error_from_response_maps_the_status_and_keeps_the_upstream_message(
