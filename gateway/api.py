@@ -98,7 +98,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     streaming = bool(body.get("stream"))
     try:
         plan = await pipeline.messages_plan(ctx, body, request.headers)
-        cache, key = _cache_for(body, plan)
+        cache, key = _cache_for(body, plan, ctx.key.user_id)
         cached = await cache.get(key) if cache is not None and key else None
         if cached is not None:
             return await _cache_hit(ctx, body, meter, cached, streaming)
@@ -138,13 +138,16 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     return _explained(_metered(streamed, meter), stream)
 
 
-def _cache_for(body: dict[str, Any], plan: Any) -> tuple[Any, str]:
-    """The response cache and this request's key, or (None, "") when the request is not cacheable."""
+def _cache_for(body: dict[str, Any], plan: Any, user_id: int) -> tuple[Any, str]:
+    """The response cache and this request's key, or (None, "") when the request is not cacheable.
+
+    Entries are per user: one user's answer is never served to another (nor can timing reveal what they asked)."""
     cache = response_cache()
     if cache is None or not cacheable(body) or not plan.routes:
         return None, ""
     route = plan.routes[0]
-    return cache, cache_key(body, provider=route.provider.name, upstream_model=route.upstream_model)
+    scoped = {**body, "lynkr_cache_scope": f"user:{user_id}"}
+    return cache, cache_key(scoped, provider=route.provider.name, upstream_model=route.upstream_model)
 
 
 async def _cache_hit(
@@ -158,6 +161,7 @@ async def _cache_hit(
     await meter.finish(message=message, cache_hit=True)
     response: HttpResponse | StreamingHttpResponse
     if streaming:
+
         async def replay() -> Any:
             yield b"".join(encode(e) for e in events)
 

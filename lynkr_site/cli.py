@@ -122,12 +122,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
     from lynkr_site.celery import app
 
     argv = ["worker", "--loglevel", args.loglevel]
     if args.embedded:
         # Beside the server on a laptop: small, and it exits with its parent.
         argv += ["--pool", "threads", "--concurrency", "2", "--hostname", f"embedded-{os.getpid()}@%h"]
+        # One process on a laptop: the worker also runs the periodic schedule (usage rollup, retention).
+        argv += ["--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule")]
     app.worker_main(argv)
     return 0
 

@@ -102,6 +102,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic work (run by `lynkr beat`; the embedded worker on a laptop runs beat's schedule too, see cli.py).
+CELERY_BEAT_SCHEDULE = {
+    "usage-rollup": {"task": "gateway.usage_rollup", "schedule": 600.0},
+    "usage-purge": {"task": "gateway.usage_purge", "schedule": 86400.0},
+}
 LYNKR_EMBEDDED_WORKER = E.get_bool("LYNKR_EMBEDDED_WORKER", not REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
