@@ -39,7 +39,7 @@ def test_rollup_and_purge() -> None:
         1,
     )
     assert usage_rollup_day(day=day.date()) == 1 and UsageDaily.objects.count() == 1  # idempotent
-    assert usage_purge(retention_days=3, now=day + timedelta(days=3, hours=1)) == 1
+    assert usage_purge(retention_days=3, now=day + timedelta(days=3) - timedelta(hours=1)) == 1
     assert UsageRecord.objects.count() == 2 and UsageDaily.objects.count() == 1
 
 
