@@ -86,6 +86,11 @@ class UsageBuffer:
         if size >= settings.LYNKR_USAGE_FLUSH_BATCH:
             self._kick()
 
+    def clear(self) -> None:
+        """Forget everything buffered (tests; never in a server)."""
+        with self._lock:
+            self._rows, self._turns = [], []
+
     def __len__(self) -> int:
         return len(self._rows) + len(self._turns)
 
@@ -148,8 +153,29 @@ def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str
     return found
 
 
+def _drop_dangling(rows: list[UsageRow], turns: list[TurnRow]) -> list[TurnRow]:
+    """A key or user deleted while its usage waited in the buffer: keep the record, without the reference."""
+    from django.contrib.auth import get_user_model
+
+    from gateway.models import ApiKey
+
+    users = set(get_user_model().objects.filter(id__in={r.user_id for r in rows} | {t.user_id for t in turns})
+                .values_list("id", flat=True))  # fmt: skip
+    keys = set(ApiKey.objects.filter(id__in={r.key_id for r in rows}).values_list("id", flat=True))
+    for row in rows:
+        if row.user_id not in users:
+            row.user_id, row.session = None, None
+        if row.key_id not in keys:
+            row.key_id = None
+    for turn in turns:
+        if turn.key_id not in keys:
+            turn.key_id = None
+    return [t for t in turns if t.user_id in users]
+
+
 @transaction.atomic
 def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
+    turns = _drop_dangling(rows, turns)
     sessions = _sessions(rows, turns)
     records = [
         UsageRecord(

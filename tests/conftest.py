@@ -25,13 +25,12 @@ def _clear_process_caches() -> Iterator[None]:
     """Per-process caches (keys, routing) must not leak between tests."""
     from gateway import pipeline
     from gateway.auth import key_cache_clear
-    from providers.snapshot import routing_snapshot_invalidate
-
     from gateway.breakers import breaker_store
     from gateway.budgets import budget_cache_clear
     from gateway.metering_config import metering_cache_clear
     from gateway.ratelimit import rate_limiter
     from gateway.response_cache import response_cache
+    from providers.snapshot import routing_snapshot_invalidate
 
     key_cache_clear()
     routing_snapshot_invalidate()
@@ -40,6 +39,9 @@ def _clear_process_caches() -> Iterator[None]:
         cached.cache_clear()
     budget_cache_clear()
     metering_cache_clear()
+    from gateway.accounting import usage_buffer
+
+    usage_buffer.clear()  # rows of an earlier test point at rows its database no longer has
     yield
     # sync_to_async runs ORM calls on asgiref's shared executor thread; close that thread's connection so the
     # PostgreSQL test database can be dropped at the end (it refuses while a session is open).
