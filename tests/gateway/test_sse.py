@@ -590,3 +590,18 @@ def test_message_to_events_for_a_bare_message() -> None:
         "stop_sequence": None,
         "usage": {"output_tokens": 0},
     }
+
+
+def test_feed_safely_and_result_or_none_never_raise() -> None:
+    broken = Accumulator()
+    broken.feed_safely({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x"}})
+    assert broken.broken and broken.result_or_none() is None
+    assert Accumulator().result_or_none() is None
+    bad_json = Accumulator()
+    bad_json.feed_safely(START)
+    bad_json.feed_safely(_block_start(0, {"type": "tool_use", "id": "t", "name": "n", "input": {}}))
+    bad_json.feed_safely(_delta(0, {"type": "input_json_delta", "partial_json": '{"unfinished'}))
+    assert not bad_json.broken and bad_json.result_or_none() is None
+    good = Accumulator()
+    good.feed_safely(START)
+    assert good.result_or_none() is not None
