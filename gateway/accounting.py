@@ -17,11 +17,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from gateway.db import db_async
 from gateway.models import Session, Turn, UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class UsageBuffer:
         return len(rows)
 
     async def flush(self) -> int:
-        return await sync_to_async(self.flush_sync, thread_sensitive=True)()
+        return await db_async(self.flush_sync)()
 
     def _ensure_task(self) -> None:
         try:

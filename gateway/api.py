@@ -23,6 +23,7 @@ from gateway.errors import (
     RequestTooLargeError,
     error_response,
 )
+from gateway.lifecycle import request_track
 from gateway.metering import Meter
 from gateway.response_cache import cache_key, cacheable, cacheable_result, replay_events, response_cache
 from gateway.sse import Accumulator, encode
@@ -91,13 +92,14 @@ async def _context(request: HttpRequest) -> pipeline.RequestContext:
 
 @api.post("/messages")
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    request_track()  # graceful shutdown waits for this task (gateway/lifecycle.py)
     ctx = await _context(request)
     body = _parse(request, MessagesRequest)
     meter = Meter(ctx, body, request.headers)
-    await meter.admit()
     streaming = bool(body.get("stream"))
     try:
         plan = await pipeline.messages_plan(ctx, body, request.headers)
+        await meter.admit(plan.routes[0] if plan.routes else None)
         cache, key = _cache_for(body, plan, ctx.key.user_id)
         cached = await cache.get(key) if cache is not None and key else None
         if cached is not None:

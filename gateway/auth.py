@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from gateway.db import db_async
 from gateway.errors import AuthenticationError
 from gateway.keys import key_hash
 from gateway.selectors import KeyInfo, apikey_get_by_hash
@@ -51,7 +51,7 @@ async def _lookup(hashed: str) -> KeyInfo | None:
     entry = _cache.get(hashed)
     if entry is not None and now - entry[1] < settings.LYNKR_KEY_CACHE_TTL:
         return entry[0]
-    info = await sync_to_async(apikey_get_by_hash)(key_hash=hashed)
+    info = await db_async(apikey_get_by_hash)(key_hash=hashed)
     if len(_cache) >= _MAX_ENTRIES:
         _cache.clear()
     _cache[hashed] = (info, now)

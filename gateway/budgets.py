@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from gateway.db import db_async
 from gateway.models import Budget, BudgetUsage
 from gateway.selectors import KeyInfo
 from gateway.wire.errors import RateLimitError
@@ -75,7 +75,7 @@ async def budgets_for(key: KeyInfo) -> tuple[BudgetConfig, ...]:
     now = time.monotonic()
     if hit is not None and now - hit[1] < settings.LYNKR_KEY_CACHE_TTL:
         return hit[0]
-    budgets = await sync_to_async(budgets_for_sync)(key.id, key.user_id, key.group_ids)
+    budgets = await db_async(budgets_for_sync)(key.id, key.user_id, key.group_ids)
     _cache[cache_key] = (budgets, now)
     return budgets
 
@@ -141,9 +141,9 @@ async def budget_reserve(key: KeyInfo, *, usd: Decimal, tokens: int) -> tuple[li
     budgets = await budgets_for(key)
     if not budgets:
         return [], []
-    return await sync_to_async(budget_reserve_sync)(budgets, usd, tokens, datetime.now(UTC))
+    return await db_async(budget_reserve_sync)(budgets, usd, tokens, datetime.now(UTC))
 
 
 async def budget_settle(reservations: list[Reservation], *, usd: Decimal | None, tokens: int) -> None:
     if reservations:
-        await sync_to_async(budget_settle_sync)(reservations, usd, tokens)
+        await db_async(budget_settle_sync)(reservations, usd, tokens)

@@ -17,16 +17,17 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway.accounting import TurnRow, UsageRow, usage_buffer
 from gateway.budgets import Reservation, budget_reserve, budget_settle
+from gateway.db import db_async
 from gateway.metering_config import limits_for, prices
 from gateway.pricing import Price, cost_usd, price_match
 from gateway.ratelimit import Decision, merge_decisions, rate_limiter
 from gateway.upstream import RequestContext, UpstreamStream
 from gateway.wire.errors import GatewayError, RateLimitError
+from providers.routing import Route
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,13 @@ class Meter:
     warnings: list[str] = field(default_factory=list)
     finished: bool = False
     reserved_input: int = 0
+    admitted: list[tuple[str, Any]] = field(default_factory=list)  # rate-limit subjects that took this request
 
     def __post_init__(self) -> None:
         self.session = session_of(self.headers, self.body)
 
-    async def admit(self) -> None:
+    async def admit(self, route: Route | None = None) -> None:
+        """Rate limits, then budgets (priced for the planned first target). Raises 429; takes nothing if it does."""
         key = self.ctx.key
         key_limits, user_limits = await limits_for(key)
         estimate = self.ctx.inbound.input_estimate
@@ -81,22 +84,33 @@ class Meter:
                     await limiter.release(taken_subject, taken_limits, input_tokens=estimate)
                 break
             admitted.append((subject, limits))
+        self.admitted = admitted
         if decisions:
             self.decision = merge_decisions(decisions)
             if not self.decision.allowed:
                 headers = {**self.decision.headers, "retry-after": str(self.decision.retry_after)}
+                self.admitted = []
                 raise RateLimitError(f"rate limit exceeded: {self.decision.exceeded} per minute", headers=headers)
         self.reserved_input = estimate
-        price = await self._price_for_first_route()
+        price = await self._price_for(route)
         output_reservation = min(int(self.body.get("max_tokens") or 0), settings.LYNKR_BUDGET_OUTPUT_RESERVATION)
         usd = cost_usd(price, input_tokens=estimate, output_tokens=output_reservation) or Decimal(0)
-        self.reservations, self.warnings = await budget_reserve(key, usd=usd, tokens=estimate + output_reservation)
+        try:
+            self.reservations, self.warnings = await budget_reserve(key, usd=usd, tokens=estimate + output_reservation)
+        except RateLimitError:
+            # Refused by a budget: give the rate-limit takes back, the request never ran.
+            for subject, limits in self.admitted:
+                await limiter.release(subject, limits, input_tokens=estimate)
+            self.admitted = []
+            raise
         for warning in self.warnings:
             logger.warning("request_id=%s key=%s budget warning: %s", self.ctx.request_id, key.prefix, warning)
 
-    async def _price_for_first_route(self) -> Price | None:
-        # The model is not routed yet; the client's model is the best guess for the reservation's price.
-        return price_match(await prices(), provider_id=None, upstream_model=str(self.body.get("model", "")))
+    async def _price_for(self, route: Route | None) -> Price | None:
+        """The price of the planned first target (the client's model when nothing was planned)."""
+        if route is None:
+            return price_match(await prices(), provider_id=None, upstream_model=str(self.body.get("model", "")))
+        return price_match(await prices(), provider_id=route.provider.id, upstream_model=route.upstream_model)
 
     def response_headers(self) -> dict[str, str]:
         headers = dict(self.decision.headers) if self.decision else {}
@@ -155,17 +169,11 @@ class Meter:
         if stream is None and not cache_hit:
             cost = Decimal(0)  # nothing reached an upstream (or every attempt failed before answering)
         await budget_settle(self.reservations, usd=cost, tokens=input_tokens + output_tokens + cache_read + cache_write)
-        if self.decision is not None:
-            limiter = rate_limiter()
-            key_limits, user_limits = await limits_for(key)
-            for subject, limits in ((f"key:{key.id}", key_limits), (f"user:{key.user_id}", user_limits)):
-                if not limits.unlimited:
-                    await limiter.settle(
-                        subject,
-                        limits,
-                        output_tokens=output_tokens,
-                        input_correction=input_tokens - self.reserved_input,
-                    )
+        limiter = rate_limiter()
+        for subject, limits in self.admitted:
+            await limiter.settle(
+                subject, limits, output_tokens=output_tokens, input_correction=input_tokens - self.reserved_input
+            )
         now = datetime.now(UTC)
         status = error.status if error is not None else (200 if stream is None or stream.outcome == "ok" else 502)
         error_type = (
@@ -234,4 +242,4 @@ class Meter:
 
 
 async def usage_flush() -> int:
-    return await sync_to_async(usage_buffer.flush_sync)()
+    return await db_async(usage_buffer.flush_sync)()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from gateway.db import db_async
 from gateway.models import PriceEntry, RateLimit
 from gateway.pricing import Price
 from gateway.ratelimit import Limits
@@ -36,7 +36,7 @@ async def prices() -> tuple[Price, ...]:
     now = time.monotonic()
     if _prices and now - _prices[0][1] < settings.LYNKR_KEY_CACHE_TTL:
         return _prices[0][0]
-    loaded = await sync_to_async(prices_load)()
+    loaded = await db_async(prices_load)()
     _prices[:] = [(loaded, now)]
     return loaded
 
@@ -59,7 +59,7 @@ async def limits_for(key: KeyInfo) -> tuple[Limits, Limits]:
     hit = _limits.get(cache_key)
     if hit is not None and now - hit[1] < settings.LYNKR_KEY_CACHE_TTL:
         return hit[0]
-    loaded = await sync_to_async(limits_load)(key.id, key.user_id)
+    loaded = await db_async(limits_load)(key.id, key.user_id)
     _limits[cache_key] = (loaded, now)
     return loaded
 

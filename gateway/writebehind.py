@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from asgiref.sync import sync_to_async
+from gateway.db import db_async
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CoalescingBuffer(Generic[K, V]):
     async def flush(self) -> int:
         if not self._items:
             return 0
-        return await sync_to_async(self.flush_sync)()
+        return await db_async(self.flush_sync)()
 
     def _ensure_task(self) -> None:
         if self._task is not None and not self._task.done():

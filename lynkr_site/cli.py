@@ -7,6 +7,7 @@ container and CI.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import signal
@@ -98,8 +99,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         worker = subprocess.Popen([sys.executable, "-m", "lynkr_site.cli", "worker", "--embedded"])
         print(f"lynkr: started an embedded Celery worker (pid {worker.pid})", flush=True)
     print(f"lynkr: serving on http://{host}:{port}/ (Daphne)", flush=True)
-    from daphne.cli import CommandLineInterface
+    from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor
+    from twisted.internet import defer, reactor
 
+    from gateway.lifecycle import drain
+
+    def _graceful() -> object:
+        # Runs before Daphne's own shutdown work: in-flight requests finish (or are cancelled and clean up).
+        return defer.Deferred.fromFuture(asyncio.ensure_future(drain(settings.LYNKR_GRACEFUL_SHUTDOWN_TIMEOUT)))
+
+    reactor.addSystemEventTrigger("before", "shutdown", _graceful)  # type: ignore[attr-defined,arg-type]
     try:
         CommandLineInterface().run(
             ["--bind", host, "--port", str(port), "--proxy-headers", "-v", "1", "lynkr_site.asgi:application"]

@@ -143,6 +143,7 @@ def database_config(data: Path) -> dict[str, Any]:
         options.setdefault("transaction_mode", "IMMEDIATE")
         config["OPTIONS"] = options
     else:
+        # Connections are kept per thread of the bounded database pool (gateway/db.py), so reusing them is safe.
         config.setdefault("CONN_MAX_AGE", get_int("LYNKR_DB_CONN_MAX_AGE", 60, minimum=0))
         config.setdefault("CONN_HEALTH_CHECKS", True)
     return config

@@ -12,10 +12,10 @@ import asyncio
 import logging
 import weakref
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway.db import db_async
 from providers.routing import RoutingSnapshot
 from providers.selectors import routing_snapshot_build, routing_version_get
 
@@ -39,12 +39,12 @@ async def routing_version_current() -> int:
         value = await cache.aget(VERSION_KEY)
         if value is not None:
             return int(value)
-    return await sync_to_async(routing_version_get)()
+    return await db_async(routing_version_get)()
 
 
 async def _rebuild() -> RoutingSnapshot:
     _Cache.stale = False
-    snapshot = await sync_to_async(routing_snapshot_build)()
+    snapshot = await db_async(routing_snapshot_build)()
     _Cache.snapshot = snapshot
     return snapshot
 

@@ -127,6 +127,8 @@ LYNKR_SERVE_STATIC = E.get_bool("LYNKR_SERVE_STATIC", True)
 # Serve the API under a path prefix (e.g. "gw/anthropic/" -> /gw/anthropic/v1/messages); Claude Code keeps a
 # base-URL path (claude-code-wire.md §1).
 LYNKR_BASE_PATH = E.base_path()
+# Threads (and so at most this many database connections per process) for the gateway's ORM work (gateway/db.py).
+LYNKR_DB_THREADS = E.get_int("LYNKR_DB_THREADS", 8, minimum=1, maximum=64)
 LYNKR_MAX_BODY_BYTES = E.get_int("LYNKR_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
 # Django refuses bodies over this before our view runs; keep it in step with our own, clearer limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = LYNKR_MAX_BODY_BYTES
@@ -172,6 +174,9 @@ LYNKR_TRANSCRIPTS = E.get_bool("LYNKR_TRANSCRIPTS", True)
 LYNKR_PROMPT_CACHE_ENABLED = E.get_bool("PROMPT_CACHE_ENABLED", True)
 LYNKR_PROMPT_CACHE_TTL = E.get_int("PROMPT_CACHE_TTL_MS", 300000, minimum=0) / 1000
 LYNKR_PROMPT_CACHE_MAX_ENTRIES = E.get_int("PROMPT_CACHE_MAX_ENTRIES", 64, minimum=1)
+
+# Seconds in-flight requests get to finish on SIGTERM before they are cancelled (Lynkr: GRACEFUL_SHUTDOWN_TIMEOUT ms).
+LYNKR_GRACEFUL_SHUTDOWN_TIMEOUT = E.get_int("GRACEFUL_SHUTDOWN_TIMEOUT", 30000, minimum=0) / 1000
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 LOGGING = {

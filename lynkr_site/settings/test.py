@@ -21,3 +21,5 @@ LYNKR_PROMPT_CACHE_ENABLED = False
 if os.environ.get("LYNKR_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["LYNKR_TEST_DATABASE_URL"]
     DATABASES = {"default": database_config(DATA_DIR)}
+# Tests drop their databases at the end: no connection may outlive a call.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
