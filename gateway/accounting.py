@@ -10,6 +10,7 @@ new since the session's previous turn, and the answer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -147,8 +149,15 @@ def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str
     wanted |= {(t.user_id, t.session) for t in turns}
     found: dict[tuple[int, str], Session] = {}
     for user_id, external in wanted:
-        key = next((r.key_id for r in rows if r.session == external and r.user_id == user_id), None)
-        session, _ = Session.objects.get_or_create(user_id=user_id, external_id=external, defaults={"api_key_id": key})
+        mine = [r for r in rows if r.session == external and r.user_id == user_id]
+        theirs = [t for t in turns if t.session == external and t.user_id == user_id]
+        first = min([r.created_at for r in mine] + [t.created_at for t in theirs])
+        key = mine[0].key_id if mine else None
+        session, _ = Session.objects.get_or_create(
+            user_id=user_id,
+            external_id=external,
+            defaults={"api_key_id": key, "started_at": first, "last_seen_at": first},
+        )
         found[(user_id, external)] = session
     return found
 
@@ -218,17 +227,30 @@ def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
             )
     for turn in turns:
         session = sessions[(turn.user_id, turn.session)]
-        previous = (
-            Turn.objects.filter(session=session)
-            .order_by("-created_at", "-id")
-            .values_list("message_count", flat=True)
-            .first()
-        )
         count = len(turn.messages)
-        # Claude Code resends the whole history each turn; store only what is new (all of it after a compaction).
-        new = turn.messages[previous:] if previous is not None and previous <= count else turn.messages
+        previous = _previous_count(session, turn.messages)
+        # Claude Code resends the whole history each turn: store only what is new since the turn whose history this
+        # one continues (a title call or a subagent in the same session is another conversation).
         Turn.objects.get_or_create(
             request_id=turn.request_id,
-            defaults={"session": session, "created_at": turn.created_at, "new_messages": new,
-                      "response": turn.response, "message_count": count},
+            defaults={"session": session, "created_at": turn.created_at, "new_messages": turn.messages[previous:],
+                      "response": turn.response, "message_count": count,
+                      "history_hash": history_hash(turn.messages, count)},
         )  # fmt: skip
+
+
+def history_hash(messages: list[Any], count: int) -> str:
+    return hashlib.sha256(orjson.dumps(messages[:count], option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _previous_count(session: Session, messages: list[Any]) -> int:
+    """The longest earlier history of this session that ``messages`` starts with (0 when none)."""
+    candidates = (
+        Turn.objects.filter(session=session, message_count__lte=len(messages))
+        .order_by("-message_count", "-id")
+        .values_list("message_count", "history_hash")[:50]
+    )
+    for count, digest in candidates:
+        if digest and history_hash(messages, count) == digest:
+            return int(count)
+    return 0

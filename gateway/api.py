@@ -109,12 +109,19 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
         await meter.finish(error=exc)
         exc.headers.update(meter.response_headers())
         raise
+    except BaseException as exc:  # a disconnect (CancelledError) or a bug: still billed, reservations released
+        await meter.finish(error=ApiError(f"request ended before an answer: {type(exc).__name__}"))
+        raise
     stream.on_close = lambda: meter.finish(stream=stream)  # billed even if the body is never iterated
     if not streaming:
+        stream.on_close = None  # this handler finishes the meter itself, with the answer or the error
         try:
             message = await pipeline.messages_fold(stream)
         except GatewayError as exc:
             await meter.finish(stream=stream, error=exc)
+            raise
+        except BaseException:
+            await meter.finish(stream=stream)
             raise
         await meter.finish(stream=stream, message=message)
         if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
@@ -123,6 +130,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
         return _explained(_metered(response, meter), stream)
 
     async def sse() -> Any:
+        stream.on_close = None  # from here this generator's finally bills the request, with the answer
         accumulator = Accumulator()
         try:
             async for event in stream.events():

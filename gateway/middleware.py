@@ -17,10 +17,14 @@ _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def request_id_for(request: HttpRequest) -> str:
-    given = request.headers.get("x-request-id", "")
-    if given and _SANE.match(given):
-        return given
+    """Always ours: usage records are keyed by it, so a caller must not be able to choose it."""
     return "req_" + secrets.token_hex(12)
+
+
+def caller_request_id(request: HttpRequest) -> str:
+    """The caller's X-Request-ID, when sane: echoed back and logged for correlation, never used as a key."""
+    given = request.headers.get("x-request-id", "")
+    return given if given and _SANE.match(given) else ""
 
 
 class RequestIdMiddleware:
@@ -69,5 +73,5 @@ def _stamp(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase
             replacement["allow"] = response["allow"]
         response = replacement
     response["request-id"] = request_id
-    response["x-request-id"] = request_id
+    response["x-request-id"] = caller_request_id(request) or request_id
     return response

@@ -79,6 +79,7 @@ class Turn(models.Model):
     new_messages = models.JSONField(default=list)
     response = models.JSONField(null=True, blank=True)
     message_count = models.PositiveIntegerField(default=0, help_text="Messages in the request (history length).")
+    history_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the request's messages.")
 
     class Meta:
         ordering = ["created_at", "id"]

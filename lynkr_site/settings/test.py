@@ -21,5 +21,9 @@ LYNKR_PROMPT_CACHE_ENABLED = False
 if os.environ.get("LYNKR_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["LYNKR_TEST_DATABASE_URL"]
     DATABASES = {"default": database_config(DATA_DIR)}
+# pytest-django's in-memory SQLite refuses a second writer at once (no busy timeout, unlike the file database):
+# one database thread there.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    LYNKR_DB_THREADS = 1
 # Tests drop their databases at the end: no connection may outlive a call.
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -142,7 +142,9 @@ async def test_authentication_error_shape() -> None:
 
 async def test_request_id_taken_from_caller(key: str, provider: Provider) -> None:
     response = await post(AsyncClient(), key, HELLO, **{"x-request-id": "trace-123"})
-    assert response.headers["request-id"] == "trace-123"
+    # Echoed for correlation, but never used as our id: usage records are keyed by it.
+    assert response.headers["x-request-id"] == "trace-123"
+    assert response.headers["request-id"].startswith("req_")
 
 
 @pytest.mark.parametrize(
