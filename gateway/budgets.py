@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -84,6 +86,25 @@ def budget_cache_clear() -> None:
     _cache.clear()
 
 
+def exhausted_error(
+    budget: BudgetConfig, end: datetime | None, committed_usd: Decimal, committed_tokens: int, usd: Decimal
+) -> RateLimitError:
+    """429 naming the budget, what ran out, and when it resets (x-should-retry: false: waiting will not help)."""
+    if budget.limit_usd is not None and committed_usd + usd > budget.limit_usd:
+        what = f"${committed_usd:.4f} of ${budget.limit_usd} used or reserved"
+    else:
+        what = f"{committed_tokens} of {budget.limit_tokens} tokens used or reserved"
+    return _exhausted(budget, end, what)
+
+
+def soft_warnings(budget: BudgetConfig, used_usd: Decimal, used_tokens: int) -> list[str]:
+    warnings = []
+    for limit, used, unit in ((budget.limit_usd, used_usd, "USD"), (budget.limit_tokens, used_tokens, "tokens")):
+        if limit and Decimal(used) >= Decimal(limit) * Decimal(str(budget.soft_threshold)):
+            warnings.append(f"{budget.name}: {Decimal(used) / Decimal(limit):.0%} of the {unit} limit")
+    return warnings
+
+
 def _exhausted(budget: BudgetConfig, end: datetime | None, what: str) -> RateLimitError:
     if end is None:
         message = f"budget '{budget.name}' is exhausted ({what}); it does not reset (total budget)"
@@ -106,21 +127,45 @@ def budget_reserve_sync(
         row = BudgetUsage.objects.select_for_update().get(budget_id=budget.id, period_start=start)
         committed_usd = row.spent_usd + row.reserved_usd
         committed_tokens = row.spent_tokens + row.reserved_tokens
-        if budget.limit_usd is not None and committed_usd + usd > budget.limit_usd:
-            raise _exhausted(budget, end, f"${committed_usd:.4f} of ${budget.limit_usd} used or reserved")
-        if budget.limit_tokens is not None and committed_tokens + tokens > budget.limit_tokens:
-            raise _exhausted(budget, end, f"{committed_tokens} of {budget.limit_tokens} tokens used or reserved")
+        over_usd = budget.limit_usd is not None and committed_usd + usd > budget.limit_usd
+        over_tokens = budget.limit_tokens is not None and committed_tokens + tokens > budget.limit_tokens
+        if over_usd or over_tokens:
+            raise exhausted_error(budget, end, committed_usd, committed_tokens, usd)
         row.reserved_usd += usd
         row.reserved_tokens += tokens
         row.save(update_fields=["reserved_usd", "reserved_tokens"])
         reservations.append(Reservation(budget.id, start, usd, tokens))
-        for limit, used, unit in (
-            (budget.limit_usd, committed_usd + usd, "USD"),
-            (budget.limit_tokens, committed_tokens + tokens, "tokens"),
-        ):
-            if limit and Decimal(used) >= Decimal(limit) * budget.soft_threshold:
-                warnings.append(f"{budget.name}: {Decimal(used) / Decimal(limit):.0%} of the {unit} limit")
+        warnings += soft_warnings(budget, committed_usd + usd, committed_tokens + tokens)
     return reservations, warnings
+
+
+async def budget_reserve(key: KeyInfo, *, usd: Decimal, tokens: int) -> tuple[list[Reservation], list[str]]:
+    """Redis (one Lua script, every process) when configured; else the database row lock."""
+    budgets = await budgets_for(key)
+    if not budgets:
+        return [], []
+    if settings.REDIS_URL:
+        reserved: tuple[list[Reservation], list[str]] = await _redis_ledger().reserve(
+            budgets, usd, tokens, datetime.now(UTC)
+        )
+        return reserved
+    return await db_async(budget_reserve_sync)(budgets, usd, tokens, datetime.now(UTC))
+
+
+async def budget_settle(reservations: list[Reservation], *, usd: Decimal | None, tokens: int) -> None:
+    if not reservations:
+        return
+    if settings.REDIS_URL:
+        await _redis_ledger().settle(reservations, usd, tokens)
+        return
+    await db_async(budget_settle_sync)(reservations, usd, tokens)
+
+
+@cache
+def _redis_ledger() -> Any:
+    from gateway.budget_redis import RedisBudgetLedger
+
+    return RedisBudgetLedger(settings.REDIS_URL)
 
 
 @transaction.atomic
@@ -135,15 +180,3 @@ def budget_settle_sync(reservations: list[Reservation], usd: Decimal | None, tok
         row.spent_usd += usd or Decimal(0)
         row.spent_tokens += tokens
         row.save(update_fields=["reserved_usd", "reserved_tokens", "spent_usd", "spent_tokens"])
-
-
-async def budget_reserve(key: KeyInfo, *, usd: Decimal, tokens: int) -> tuple[list[Reservation], list[str]]:
-    budgets = await budgets_for(key)
-    if not budgets:
-        return [], []
-    return await db_async(budget_reserve_sync)(budgets, usd, tokens, datetime.now(UTC))
-
-
-async def budget_settle(reservations: list[Reservation], *, usd: Decimal | None, tokens: int) -> None:
-    if reservations:
-        await db_async(budget_settle_sync)(reservations, usd, tokens)

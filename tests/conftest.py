@@ -39,6 +39,9 @@ def _clear_process_caches() -> Iterator[None]:
         cached.cache_clear()
     budget_cache_clear()
     metering_cache_clear()
+    from gateway.budgets import _redis_ledger
+
+    _redis_ledger.cache_clear()
     from gateway.accounting import usage_buffer
 
     usage_buffer.clear()  # rows of an earlier test point at rows its database no longer has
