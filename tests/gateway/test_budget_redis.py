@@ -53,7 +53,7 @@ async def test_reserve_settle_and_refuse(ledger: RedisBudgetLedger) -> None:
     assert f"budget '{budget.name}'" in refused.value.message and refused.value.retryable is False
     assert "retry-after" in refused.value.headers
     await ledger.settle(reservations, Decimal("0.30"), 80)  # the real cost replaces the reservation
-    again, warnings = await ledger.reserve((budget,), Decimal("0.50"), 100, NOW)
+    _, warnings = await ledger.reserve((budget,), Decimal("0.50"), 100, NOW)
     assert warnings  # 0.30 spent + 0.50 reserved = 80% of the limit: the soft threshold
     start, _ = period_bounds("month", NOW)
     row = await BudgetUsage.objects.aget(budget_id=budget.id, period_start=start)
