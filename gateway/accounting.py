@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -76,6 +77,7 @@ class UsageBuffer:
         self._lock = threading.Lock()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._kicks: set[asyncio.Task[int]] = set()
+        self.last_flush = time.monotonic()  # of the last successful flush (readiness: a stuck buffer)
         self.flushed = 0
 
     def add(self, rows: list[UsageRow], turn: TurnRow | None = None) -> None:
@@ -101,6 +103,7 @@ class UsageBuffer:
             rows, self._rows = self._rows, []
             turns, self._turns = self._turns, []
         if not rows and not turns:
+            self.last_flush = time.monotonic()
             return 0
         try:
             usage_write(rows=rows, turns=turns)
@@ -111,6 +114,7 @@ class UsageBuffer:
                 self._turns[:0] = turns
             return 0
         self.flushed += len(rows)
+        self.last_flush = time.monotonic()
         return len(rows)
 
     async def flush(self) -> int:

@@ -26,6 +26,7 @@ from gateway.errors import (
 from gateway.lifecycle import request_track
 from gateway.metering import Meter
 from gateway.response_cache import cache_key, cacheable, cacheable_result, replay_events, response_cache
+from gateway.shedding import shed_check
 from gateway.sse import Accumulator, encode
 from gateway.wire import CountTokensRequest, MessagesRequest
 from gateway.wire.messages import describe_validation_error
@@ -92,6 +93,7 @@ async def _context(request: HttpRequest) -> pipeline.RequestContext:
 
 @api.post("/messages")
 async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    shed_check()  # 503 while draining or overloaded, before any work
     request_track()  # graceful shutdown waits for this task (gateway/lifecycle.py)
     ctx = await _context(request)
     body = _parse(request, MessagesRequest)

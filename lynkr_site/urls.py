@@ -2,13 +2,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path, re_path
 
-from gateway import views
+from gateway import health, views
 from gateway.api import api
 
 prefix = settings.LYNKR_BASE_PATH
 
 urlpatterns = [
     path("", views.root),
+    path("health/live", health.live),
+    path("health/ready", health.ready),
     path("admin/", admin.site.urls),
     path(f"{prefix}v1/", api.urls),
     re_path(rf"^{prefix}v1(/.*)?$", views.api_not_found),

@@ -178,6 +178,12 @@ LYNKR_PROMPT_CACHE_MAX_ENTRIES = E.get_int("PROMPT_CACHE_MAX_ENTRIES", 64, minim
 # Seconds in-flight requests get to finish on SIGTERM before they are cancelled (Lynkr: GRACEFUL_SHUTDOWN_TIMEOUT ms).
 LYNKR_GRACEFUL_SHUTDOWN_TIMEOUT = E.get_int("GRACEFUL_SHUTDOWN_TIMEOUT", 30000, minimum=0) / 1000
 
+# Load shedding (Lynkr's names): 503 overloaded_error above these.
+LYNKR_SHED_ACTIVE_REQUESTS = E.get_int("LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD", 1000, minimum=1)
+LYNKR_SHED_MEMORY_FRACTION = E.get_float("LOAD_SHEDDING_MEMORY_THRESHOLD", 0.85, minimum=0.0)
+# Readiness fails when usage records have waited this long without a successful flush.
+LYNKR_USAGE_STUCK_AFTER = E.get_float("LYNKR_USAGE_STUCK_AFTER", 30.0, minimum=1.0)
+
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
