@@ -23,6 +23,7 @@ from gateway.accounting import TurnRow, UsageRow, usage_buffer
 from gateway.budgets import Reservation, budget_reserve, budget_settle
 from gateway.db import db_async
 from gateway.metering_config import limits_for, prices
+from gateway.metrics import record_request, record_stream_closed
 from gateway.pricing import Price, cost_usd, price_match
 from gateway.ratelimit import Decision, merge_decisions, rate_limiter
 from gateway.upstream import RequestContext, UpstreamStream
@@ -144,6 +145,8 @@ class Meter:
         cached_usage: dict[str, Any] | None,
     ) -> None:
         key = self.ctx.key
+        if stream is not None:
+            record_stream_closed()  # first, so a failure below cannot leave the gauge counting it
         usage: dict[str, Any] = dict(stream.usage) if stream is not None else {}
         if cache_hit:
             usage = {}
@@ -239,6 +242,31 @@ class Meter:
                 created_at=now,
             )
         usage_buffer.add(rows, turn)
+        request = rows[0]
+        rejected = ""
+        if error is not None and error.status == 429 and stream is None and not self.ctx.attempts:
+            rejected = "rate_limit" if self.decision is not None and not self.decision.allowed else "budget"
+        record_request(
+            provider=request.provider,
+            upstream_model=request.upstream_model,
+            client_model=request.client_model,
+            route_rule=request.route_rule,
+            status=status,
+            error_type=error_type,
+            latency_ms=request.latency_ms,
+            ttft_ms=request.ttft_ms,
+            tokens={
+                "input": input_tokens,
+                "output": output_tokens,
+                "cache_read": cache_read,
+                "cache_write": cache_write,
+            },
+            cost=cost,
+            cache="hit" if cache_hit else ("miss" if stream is not None and stream.recorded is not None else ""),
+            rejected=rejected,
+            attempts=tuple((a.provider, a.upstream_model, a.status, a.latency_ms) for a in self.ctx.attempts),
+            buffer_depth=len(usage_buffer),
+        )
 
 
 async def usage_flush() -> int:

@@ -27,7 +27,7 @@ from gateway.errors import (
     NotFoundError,
     OverloadedError,
 )
-from gateway.metrics import count
+from gateway.metrics import record_attempt, record_breaker, record_fallback, record_retry, record_stream_opened
 from gateway.sse import Accumulator, StreamError
 from gateway.tokens import tokens_count
 from gateway.upstream import AttemptInfo, RequestContext, UpstreamStream, upstream_open
@@ -122,11 +122,11 @@ async def messages_open(
         while attempts < cap:
             state = await breakers.apply(route.provider.id, "check")
             if state.state == OPEN:
-                count("fallback", "circuit_open", route.provider.name)
+                record_fallback(route.provider.name, "circuit_open")
                 last = last or OverloadedError(f"provider {route.provider.name!r} is unavailable (circuit open)")
                 break
             attempts += 1
-            count("attempt", route.provider.name)
+            record_attempt(route.provider.name, state)
             began = time.monotonic()
             try:
                 stream = await _attempt(ctx, route, body, record)
@@ -135,22 +135,23 @@ async def messages_open(
                 last = exc
                 if not exc.retryable and exc.status < 500:
                     raise  # the request itself is at fault: another target would refuse it too
-                await breakers.apply(route.provider.id, "failure")
+                record_breaker(route.provider.name, await breakers.apply(route.provider.id, "failure"))
                 logger.warning(
                     "request_id=%s attempt=%d provider=%s failed: %s %s",
                     ctx.request_id, attempts, route.provider.name, exc.status, exc.message,
                 )  # fmt: skip
                 if not is_last or not exc.retryable:
-                    count("fallback", str(exc.status), route.provider.name)
+                    record_fallback(route.provider.name, str(exc.status))
                     break
                 delay = retry_delay(policy, retry, retry_after=_retry_after(exc))
                 if delay is None or attempts >= cap:
                     break
-                count("retry", route.provider.name)
+                record_retry(route.provider.name, route.upstream_model)
                 retry += 1
                 await asyncio.sleep(delay)
                 continue
-            await breakers.apply(route.provider.id, "success")
+            record_breaker(route.provider.name, await breakers.apply(route.provider.id, "success"))
+            record_stream_opened()
             ctx.attempts.append(_attempt_info(route, plan.rule, 200, "", began))
             stream.rule = plan.rule
             stream.attempts = attempts

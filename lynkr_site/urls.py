@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path, re_path
 
-from gateway import health, views
+from gateway import health, observability, views
 from gateway.api import api
 
 prefix = settings.LYNKR_BASE_PATH
@@ -11,6 +11,9 @@ urlpatterns = [
     path("", views.root),
     path("health/live", health.live),
     path("health/ready", health.ready),
+    path("metrics/prometheus", observability.prometheus),
+    path("metrics/observability", observability.observability),
+    path("metrics/circuit-breakers", observability.circuit_breakers),
     path("admin/", admin.site.urls),
     path(f"{prefix}v1/", api.urls),
     re_path(rf"^{prefix}v1(/.*)?$", views.api_not_found),

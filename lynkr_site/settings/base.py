@@ -198,3 +198,10 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- metrics (docs/operations.md "Metrics") -------------------------------------------------------------------
+# /metrics/* answer loopback callers; anyone else needs a staff session or `Authorization: Bearer <this>`.
+LYNKR_METRICS_TOKEN = E.get_secret("LYNKR_METRICS_TOKEN")
+# django-prometheus is not installed as middleware: its middlewares are MiddlewareMixin classes whose async path
+# runs process_request/process_response through sync_to_async(thread_sensitive=True), i.e. two hops to one shared
+# thread per request. /metrics/prometheus exports prometheus_client's default registry (process_*, python_*).
