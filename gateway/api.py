@@ -24,6 +24,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.lifecycle import request_track
+from gateway.logcontext import log_context_set
 from gateway.metering import Meter
 from gateway.response_cache import cache_key, cacheable, cacheable_result, replay_events, response_cache
 from gateway.shedding import shed_check
@@ -78,6 +79,7 @@ BYTES_PER_TOKEN = 4
 
 async def _context(request: HttpRequest) -> pipeline.RequestContext:
     key = await request_authenticate(request.headers)
+    log_context_set(key=key.prefix)
     return pipeline.RequestContext(
         request_id=request_id(request),
         key=key,

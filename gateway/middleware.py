@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from gateway.errors import ERRORS_BY_TYPE, ApiError, InvalidRequestError, error_response
+from gateway.logcontext import log_context_clear, log_context_set
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -47,6 +48,8 @@ class RequestIdMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         request.lynkr_request_id = request_id_for(request)  # type: ignore[attr-defined]
+        log_context_clear()
+        log_context_set(request_id=request.lynkr_request_id, client_request_id=caller_request_id(request))  # type: ignore[attr-defined]
         response = await self.get_response(request)  # type: ignore[misc]
         return _stamp(request, response)
 

@@ -27,6 +27,7 @@ from gateway.errors import (
     NotFoundError,
     OverloadedError,
 )
+from gateway.logcontext import log_context_set
 from gateway.metrics import record_attempt, record_breaker, record_fallback, record_retry, record_stream_opened
 from gateway.sse import Accumulator, StreamError
 from gateway.tokens import tokens_count
@@ -126,6 +127,7 @@ async def messages_open(
                 last = last or OverloadedError(f"provider {route.provider.name!r} is unavailable (circuit open)")
                 break
             attempts += 1
+            log_context_set(route=plan.rule, provider=route.provider.name, attempt=attempts)
             record_attempt(route.provider.name, state)
             began = time.monotonic()
             try:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+__all__ = ["ImproperlyConfigured"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()

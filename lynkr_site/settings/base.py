@@ -185,11 +185,23 @@ LYNKR_SHED_MEMORY_FRACTION = E.get_float("LOAD_SHEDDING_MEMORY_THRESHOLD", 0.85,
 LYNKR_USAGE_STUCK_AFTER = E.get_float("LYNKR_USAGE_STUCK_AFTER", 30.0, minimum=1.0)
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
+# JSON lines in production, readable text in development: "auto" picks text on a terminal, JSON otherwise.
+LYNKR_LOG_FORMAT = E.get_str("LYNKR_LOG_FORMAT", "auto").lower()
+if LYNKR_LOG_FORMAT not in ("auto", "json", "text"):
+    raise E.ImproperlyConfigured(f"LYNKR_LOG_FORMAT={LYNKR_LOG_FORMAT!r} is invalid: expected auto, json or text")
+if LYNKR_LOG_FORMAT == "auto":
+    import sys
+
+    LYNKR_LOG_FORMAT = "text" if sys.stderr.isatty() or DEBUG else "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "gateway.logcontext.RequestContextFilter"}},
+    "formatters": {
+        "text": {"()": "gateway.logcontext.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "gateway.logcontext.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LYNKR_LOG_FORMAT, "filters": ["request"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"level": "WARNING"},

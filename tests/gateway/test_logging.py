@@ -1,0 +1,71 @@
+"""Every log line within a request carries its context; no secret ever reaches a log line."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from django.contrib.auth.models import User
+from django.test import AsyncClient
+
+from gateway.logcontext import JsonFormatter, RequestContextFilter, TextFormatter
+from gateway.services import apikey_create
+from providers.models import Provider
+from tests.mocks.anthropic_upstream import MockAnthropicUpstream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+async def test_request_lines_carry_context_and_no_secrets(
+    json_log: io.StringIO, upstream: MockAnthropicUpstream, settings: object
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    settings.LYNKR_RETRY_MAX_RETRIES = 0  # type: ignore[attr-defined]
+
+    def setup() -> str:
+        Provider.objects.create(name="up", base_url=upstream.url, api_key="sk-upstream-credential-123")
+        user = User.objects.create_user(username="logger", password="x" * 12)
+        return apikey_create(user=user).secret
+
+    secret = await sync_to_async(setup)()
+    response = await AsyncClient().post(
+        "/v1/messages",
+        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "__error:529:x"}]}),
+        content_type="application/json",
+        headers={"x-api-key": secret, "x-request-id": "trace-7"},
+    )
+    assert response.status_code == 529
+    lines = [orjson.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
+    mine = [line for line in lines if line.get("request_id") == response.headers["request-id"]]
+    assert mine, lines
+    assert all(line["client_request_id"] == "trace-7" and line["key"] == secret.split("_")[0] for line in mine)
+    assert any(line.get("provider") == "up" and line.get("attempt") == "1" for line in mine)
+    text = json_log.getvalue()
+    assert secret not in text and "sk-upstream-credential-123" not in text
+
+
+def test_text_format_appends_the_context() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    RequestContextFilter().filter(record)
+    record.request_id = "req_1"
+    line = TextFormatter("%(message)s").format(record)
+    assert line == "hello [request_id=req_1]"
