@@ -84,3 +84,30 @@ def test_prometheus_scrapes_the_metrics_route() -> None:
         resolve("/metrics/prometheus")
     except Resolver404:
         pytest.fail("the metrics route the scrape config names does not exist")
+
+
+def test_grafana_dashboard_queries_only_metrics_we_export() -> None:
+    import json
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import gateway.metrics  # noqa: F401  (registers the lynkr_ metrics)
+
+    exported: set[str] = set()
+    for family in REGISTRY.collect():
+        exported |= {sample.name for sample in family.samples}
+        exported.add(family.name)
+    dashboard = json.loads((DEPLOY / "grafana" / "lynkr-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\blynkr_[a-z_]+", target["expr"])
+    }
+    assert queried, "the dashboard queries nothing"
+    # Histograms export _bucket series only once observed; compare against the declared families' series names.
+    declared = exported | {f"{n}_bucket" for n in exported} | {f"{n}_total" for n in exported}
+    missing = sorted(queried - declared)
+    assert not missing, f"dashboard queries metrics Lynkr does not export: {missing}"
+    assert {"lynkr_requests_total", "lynkr_request_duration_seconds_bucket", "lynkr_circuit_breaker_state"} <= queried
