@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
 import orjson
 from django.conf import settings
 from django.db import connection
@@ -15,6 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from gateway.accounting import usage_buffer
 from gateway.db import db_async
 from gateway.lifecycle import inflight_count, shutting_down
+from providers.adapters.http import http_client
+from providers.routing import ProviderConfig
+from providers.snapshot import routing_snapshot_get
 
 CHECK_TIMEOUT = 3.0
 
@@ -70,6 +74,33 @@ async def _not_draining() -> str:
     return f"{inflight_count()} in flight"
 
 
+_deep_cache: dict[int, tuple[str | None, float]] = {}
+DEEP_TTL = 30.0
+
+
+async def _provider_reachable(provider: ProviderConfig) -> str | None:
+    """None when the provider's host answers HTTP at all (any status); else why not. Cached for DEEP_TTL s."""
+    cached = _deep_cache.get(provider.id)
+    if cached is not None and time.monotonic() - cached[1] < DEEP_TTL:
+        return cached[0]
+    problem: str | None = None
+    try:
+        await http_client().get(provider.base_url, timeout=httpx.Timeout(2.0))
+    except httpx.HTTPError as exc:
+        problem = f"{type(exc).__name__}"
+    _deep_cache[provider.id] = (problem, time.monotonic())
+    return problem
+
+
+async def _providers() -> str:
+    snapshot = await routing_snapshot_get()
+    problems = await asyncio.gather(*(_provider_reachable(p) for p in snapshot.providers))
+    failing = [f"{p.name}: {why}" for p, why in zip(snapshot.providers, problems, strict=True) if why]
+    if failing:
+        raise RuntimeError("; ".join(failing))
+    return f"{len(snapshot.providers)} reachable"
+
+
 async def ready(request: HttpRequest) -> HttpResponse:
     checks: dict[str, Callable[[], Awaitable[str]]] = {
         "database": db_async(_database),
@@ -78,6 +109,8 @@ async def ready(request: HttpRequest) -> HttpResponse:
         "usage_buffer": _buffer,
         "lifecycle": _not_draining,
     }
+    if request.GET.get("deep") in ("1", "true", "yes"):
+        checks["providers"] = _providers  # bounded (2 s each, in parallel) and cached
     results: dict[str, object] = {}
     failing: list[str] = []
     for name, check in checks.items():

@@ -77,3 +77,28 @@ async def test_memory_threshold_sheds(settings: Any) -> None:
     settings.LYNKR_SHED_MEMORY_FRACTION = 0.0
     response = await AsyncClient().post("/v1/messages", b"{}", content_type="application/json")
     assert response.status_code == 503 and "low on memory" in orjson.loads(response.content)["error"]["message"]
+
+
+async def test_deep_readiness_reaches_providers() -> None:
+    from asgiref.sync import sync_to_async
+
+    from gateway import health
+    from providers.models import Provider
+    from tests.mocks.anthropic_upstream import MockAnthropicUpstream
+    from tests.services import free_port
+
+    health._deep_cache.clear()
+    with MockAnthropicUpstream() as upstream:
+        await sync_to_async(Provider.objects.create)(name="up", base_url=upstream.url)
+        ok = await AsyncClient().get("/health/ready?deep=true")
+        assert ok.status_code == 200 and orjson.loads(ok.content)["checks"]["providers"] == "1 reachable"
+    await sync_to_async(Provider.objects.create)(name="gone", base_url=f"http://127.0.0.1:{free_port()}")
+    health._deep_cache.clear()
+    bad = await AsyncClient().get("/health/ready?deep=1")
+    body = orjson.loads(bad.content)
+    assert (
+        bad.status_code == 503
+        and body["failing"] == ["providers"]
+        and "gone: ConnectError" in body["checks"]["providers"]
+    )
+    assert (await AsyncClient().get("/health/ready")).status_code == 200  # shallow readiness does not call providers
