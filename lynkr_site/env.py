@@ -115,6 +115,12 @@ def data_dir() -> Path:
 _DB_SCHEMES = frozenset({"postgres", "postgresql", "psql", "pgsql", "sqlite"})
 
 
+_PROMETHEUS_ENGINES = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+}
+
+
 def database_config(data: Path) -> dict[str, Any]:
     raw = get_secret("DATABASE_URL")
     if not raw:
@@ -134,6 +140,10 @@ def database_config(data: Path) -> dict[str, Any]:
             raise _fail("DATABASE_URL", _redact_url(raw), f"not a database URL ({exc})") from exc
         if scheme == "sqlite" and not config.get("NAME"):
             raise _fail("DATABASE_URL", raw, "a SQLite URL needs a path: sqlite:////abs/path.sqlite3")
+    # django-prometheus's engine wrappers count queries, errors and connections (django_db_* metrics).
+    engine = str(config["ENGINE"])
+    if get_bool("LYNKR_DB_METRICS", True) and engine in _PROMETHEUS_ENGINES:
+        config["ENGINE"] = _PROMETHEUS_ENGINES[engine]
     if "sqlite" in str(config["ENGINE"]):
         # WAL lets readers run beside the one writer; IMMEDIATE avoids "database is locked" on lock upgrades.
         # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-init-command

@@ -287,3 +287,14 @@ async def test_staff_session_only() -> None:
     other = RemoteClient()
     await other.aforce_login(plain)
     assert (await other.get("/metrics/observability")).status_code == 403
+
+
+async def test_django_prometheus_database_and_cache_metrics_are_exported() -> None:
+    from django.core.cache import cache
+    from prometheus_client import REGISTRY, generate_latest
+
+    await cache.aset("lynkr-metrics-probe", 1)
+    await cache.aget("lynkr-metrics-probe")
+    text = generate_latest(REGISTRY).decode()
+    assert "django_cache_get_total" in text
+    assert "django_db_new_connections_total" in text or "django_db_execute_total" in text

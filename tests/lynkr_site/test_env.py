@@ -56,7 +56,7 @@ def test_database_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert "journal_mode=WAL" in sqlite["OPTIONS"]["init_command"]
     monkeypatch.setenv("DATABASE_URL", "postgres://u:secretpw@db:5432/lynkr")
     pg = E.database_config(tmp_path)
-    assert pg["ENGINE"] == "django.db.backends.postgresql" and pg["NAME"] == "lynkr"
+    assert pg["ENGINE"] == "django_prometheus.db.backends.postgresql" and pg["NAME"] == "lynkr"  # counted
     monkeypatch.setenv("DATABASE_URL", "sqlite:////abs/path.sqlite3")
     assert E.database_config(tmp_path)["NAME"] == "/abs/path.sqlite3"
     monkeypatch.setenv("DATABASE_URL", "mongodb://u:secretpw@h/x")
