@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from gateway.wire.errors import InvalidRequestError
+from providers.adapters.common.toolnames import toolname_encode
 
 Block = dict[str, Any]
 
@@ -139,3 +141,22 @@ def user_hash(body: dict[str, Any]) -> tuple[str | None, str | None]:
         pass
     user = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return user, (hashlib.sha256(session.encode()).hexdigest()[:32] if session else None)
+
+
+def tool_choice_openai(choice: Any, *, named: Callable[[str], Any]) -> tuple[Any, bool | None]:
+    """(tool_choice, parallel_tool_calls) from Anthropic's tool_choice, for OpenAI-style APIs: auto -> auto,
+    any -> required, tool -> ``named(name)`` (the API's shape for one function), none -> none;
+    ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``."""
+    if not isinstance(choice, dict):
+        return None, None
+    kind = choice.get("type")
+    parallel = False if choice.get("disable_parallel_tool_use") else None
+    if kind == "auto":
+        return "auto", parallel
+    if kind == "any":
+        return "required", parallel
+    if kind == "tool":
+        return named(toolname_encode(str(choice.get("name", "")))), parallel
+    if kind == "none":
+        return "none", None
+    raise InvalidRequestError(f"tool_choice.type: {kind!r} is not one of auto, any, tool, none")

@@ -35,6 +35,7 @@ from providers.adapters.common.content import (
     effort_of,
     image_url,
     text_of,
+    tool_choice_openai,
     tool_result_split,
     tools_for_backend,
     user_hash,
@@ -194,19 +195,7 @@ def tools_to_chat(body: Json, provider: ProviderConfig) -> list[Json]:
 
 def tool_choice_to_chat(choice: Any) -> tuple[Any, bool | None]:
     """(tool_choice, parallel_tool_calls) from Anthropic's tool_choice."""
-    if not isinstance(choice, dict):
-        return None, None
-    kind = choice.get("type")
-    parallel = False if choice.get("disable_parallel_tool_use") else None
-    if kind == "auto":
-        return "auto", parallel
-    if kind == "any":
-        return "required", parallel
-    if kind == "tool":
-        return {"type": "function", "function": {"name": toolname_encode(str(choice.get("name", "")))}}, parallel
-    if kind == "none":
-        return "none", None
-    raise InvalidRequestError(f"tool_choice.type: {kind!r} is not one of auto, any, tool, none")
+    return tool_choice_openai(choice, named=lambda name: {"type": "function", "function": {"name": name}})
 
 
 def build_body(route: Route, body: Json) -> Json:

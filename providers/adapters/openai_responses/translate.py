@@ -28,7 +28,7 @@ import orjson
 
 from gateway.wire.errors import InvalidRequestError
 from providers.adapters.base import InboundContext, UpstreamRequest
-from providers.adapters.common.content import effort_of, tools_for_backend, user_hash
+from providers.adapters.common.content import effort_of, tool_choice_openai, tools_for_backend, user_hash
 from providers.adapters.common.schema import schema_for_tool
 from providers.adapters.common.toolnames import toolname_encode
 from providers.adapters.openai_chat.translate import headers_for
@@ -58,19 +58,7 @@ def tools_to_responses(body: Json, provider: ProviderConfig) -> list[Json]:
 
 def tool_choice_to_responses(choice: Any) -> tuple[Any, bool | None]:
     """(tool_choice, parallel_tool_calls) from Anthropic's tool_choice."""
-    if not isinstance(choice, dict):
-        return None, None
-    kind = choice.get("type")
-    parallel = False if choice.get("disable_parallel_tool_use") else None
-    if kind == "auto":
-        return "auto", parallel
-    if kind == "any":
-        return "required", parallel
-    if kind == "tool":
-        return {"type": "function", "name": toolname_encode(str(choice.get("name", "")))}, parallel
-    if kind == "none":
-        return "none", None
-    raise InvalidRequestError(f"tool_choice.type: {kind!r} is not one of auto, any, tool, none")
+    return tool_choice_openai(choice, named=lambda name: {"type": "function", "name": name})
 
 
 def _text_format(body: Json) -> Json | None:
