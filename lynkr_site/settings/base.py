@@ -70,9 +70,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = E.redis_url()
 
-# django-prometheus's cache backends count gets, hits and misses (django_cache_* metrics).
+# django-prometheus's local-memory cache backend counts gets, hits and misses (django_cache_* metrics); its Redis
+# backends need the django-redis package, so Redis uses Django's own backend (not counted).
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "lynkr"}}

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from lynkr_site import env as E
 from tests.e2e.server import LYNKR, ROOT
+from tests.services import require_redis
 
 
 def test_typed_readers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -116,3 +117,17 @@ def test_redis_url_switches_cache_channels_and_celery(tmp_path: Path) -> None:
     )
     assert "RedisCache" in out and "RedisChannelLayer" in out
     assert out.count("redis://127.0.0.1:6379/5") == 2 and out.endswith("False)")
+
+
+def test_redis_settings_load_every_backend(tmp_path: Path) -> None:
+    """With REDIS_URL the cache, channel layer and Celery classes must import (a missing package fails at start)."""
+    code = (
+        "import django; django.setup(); from django.core.cache import cache; from channels.layers import "
+        "get_channel_layer; cache.set('lynkr-probe', 1); print(cache.get('lynkr-probe'), type(get_channel_layer()))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LYNKR_", "DATABASE_URL", "REDIS_URL", "DJANGO_"))}
+    env.update({"LYNKR_DATA_DIR": str(tmp_path), "LYNKR_ENV_FILE": "/nonexistent", "REDIS_URL": require_redis() + "/9",
+                "DJANGO_SETTINGS_MODULE": "lynkr_site.settings.base"})  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("1 ") and "RedisChannelLayer" in result.stdout
