@@ -9,8 +9,6 @@ and a Redis restart). The database ledger (gateway/budgets.py) applies the same 
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +18,7 @@ from django.db.models import F
 from gateway.budgets import BudgetConfig, Reservation, exhausted_error, period_bounds, soft_warnings
 from gateway.db import db_async
 from gateway.models import BudgetUsage
+from providers.redis_clients import LoopRedis
 
 UNIT = Decimal("0.00000001")
 PREFIX = "lynkr:budget:"
@@ -86,23 +85,9 @@ def _add_spent(reservations: list[Reservation], usd: Decimal | None, tokens: int
 
 class RedisBudgetLedger:
     def __init__(self, url: str) -> None:
-        import redis.asyncio as aioredis
-
         self._url = url
-        self._factory = aioredis.Redis.from_url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._redis = LoopRedis(url, scripts=(_RESERVE, _SETTLE))
         self._seeded: set[str] = set()
-
-    def _client(self) -> tuple[Any, Any, Any]:
-        loop = asyncio.get_running_loop()
-        trio = self._clients.get(loop)
-        if trio is None:
-            client = self._factory(self._url, socket_timeout=2, socket_connect_timeout=2)
-            trio = (client, client.register_script(_RESERVE), client.register_script(_SETTLE))
-            self._clients[loop] = trio
-        return trio
 
     async def _seed(self, client: Any, key: str, budget_id: int, start: datetime, end: datetime | None) -> None:
         if key in self._seeded:
@@ -118,7 +103,7 @@ class RedisBudgetLedger:
     async def reserve(
         self, budgets: tuple[BudgetConfig, ...], usd: Decimal, tokens: int, now: datetime
     ) -> tuple[list[Reservation], list[str]]:
-        client, reserve, _ = self._client()
+        client, reserve, _ = self._redis.get()
         ordered = sorted(budgets, key=lambda b: b.id)
         keys, args, periods = [], [len(ordered)], []
         for budget in ordered:
@@ -144,7 +129,7 @@ class RedisBudgetLedger:
         return reservations, warnings
 
     async def settle(self, reservations: list[Reservation], usd: Decimal | None, tokens: int) -> None:
-        _, _, settle = self._client()
+        _, _, settle = self._redis.get()
         keys = [_key(r.budget_id, r.period_start) for r in reservations]
         args: list[int] = [len(reservations)]
         for reservation in reservations:

@@ -20,17 +20,17 @@ same doubles and give the same decisions. Both read time.time(): hosts sharing o
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 from django.conf import settings
+
+from providers.redis_clients import LoopRedis
 
 KINDS = ("requests", "input_tokens", "output_tokens")
 _HEADER_NAMES = {
@@ -280,28 +280,12 @@ class RedisRateLimiter:
     PREFIX = "lynkr:rl:"
 
     def __init__(self, url: str, *, prefix: str = PREFIX, clock: Callable[[], float] = time.time) -> None:
-        import redis.asyncio as aioredis
-
         self.clock = clock
         self.prefix = prefix
-        self._url = url
-        self._factory = aioredis.Redis.from_url
-        # One client per event loop: a redis.asyncio connection belongs to the loop that opened it.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _client(self) -> tuple[Any, Any]:
-        loop = asyncio.get_running_loop()
-        pair = self._clients.get(loop)
-        if pair is None:
-            client = self._factory(self._url, socket_timeout=2, socket_connect_timeout=2)
-            pair = (client, client.register_script(_LUA))
-            self._clients[loop] = pair
-        return pair
+        self._redis = LoopRedis(url, scripts=(_LUA,))
 
     async def _apply(self, subject: str, specs: list[Spec], now: float, force: bool) -> tuple[bool, Rows]:
-        _, script = self._client()
+        _, script = self._redis.get()
         args: list[str | int] = [repr(now), "1" if force else "0", _MIN_TTL, repr(ZERO_LIMIT_WAIT)]
         for kind, cap, rate, amount in specs:
             args += [kind, cap, repr(rate), amount]

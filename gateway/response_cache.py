@@ -18,11 +18,9 @@ A cache never fails a request: a Redis error is logged and counts as a miss.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
-import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +28,8 @@ from functools import cache
 from typing import Any, Protocol
 
 import orjson
+
+from providers.redis_clients import LoopRedis
 
 logger = logging.getLogger(__name__)
 
@@ -199,24 +199,13 @@ class RedisResponseCache:
     def __init__(
         self, url: str, *, ttl: float, prefix: str = "lynkr:rc:", compress_over: int = 4096, timeout: float = 1.0
     ) -> None:
-        import redis.asyncio as aioredis
-
         self.ttl = ttl
         self.prefix = prefix
         self.compress_over = compress_over
-        self._url = url
-        self._timeout = timeout
-        self._factory = aioredis.Redis.from_url
-        # One client per event loop: a redis.asyncio connection belongs to the loop that opened it.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._redis = LoopRedis(url, timeout=timeout)
 
     def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._factory(self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout)
-            self._clients[loop] = client
-        return client
+        return self._redis.get()[0]
 
     async def get(self, key: str) -> list[Event] | None:
         from redis.exceptions import RedisError
@@ -241,9 +230,7 @@ class RedisResponseCache:
 
     async def aclose(self) -> None:
         """Close this event loop's client (shutdown and tests)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._redis.close()
 
 
 @cache

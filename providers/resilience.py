@@ -13,13 +13,13 @@ so a breaker opened by one process is open in every process.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
+
+from providers.redis_clients import LoopRedis
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -145,39 +145,23 @@ class RedisBreakers:
     PREFIX = "lynkr:breaker:"
 
     def __init__(self, url: str, config: BreakerConfig, clock: Callable[[], float] = time.time) -> None:
-        import redis.asyncio as aioredis
-
         self.config = config
         self.clock = clock
-        self._url = url
-        self._factory = aioredis.Redis.from_url
-        # One client per event loop: a redis.asyncio connection belongs to the loop that opened it.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _client(self) -> tuple[Any, Any]:
-        loop = asyncio.get_running_loop()
-        pair = self._clients.get(loop)
-        if pair is None:
-            client = self._factory(self._url, socket_timeout=2, socket_connect_timeout=2)
-            pair = (client, client.register_script(_LUA))
-            self._clients[loop] = pair
-        return pair
+        self._redis = LoopRedis(url, scripts=(_LUA,))
 
     async def apply(self, provider_id: int, event: str) -> BreakerState:
-        _, script = self._client()
+        _, script = self._redis.get()
         args = [event, self.clock(), self.config.failure_threshold, self.config.success_threshold]
         raw = await script(keys=[f"{self.PREFIX}{provider_id}"], args=[*args, self.config.open_seconds])
         state, failures, successes, opened_at = (v.decode() if isinstance(v, bytes) else str(v) for v in raw)
         return BreakerState(state, int(float(failures)), int(float(successes)), float(opened_at))
 
     async def reset(self, provider_id: int) -> None:
-        client, _ = self._client()
+        client, _ = self._redis.get()
         await client.delete(f"{self.PREFIX}{provider_id}")
 
     async def all(self) -> dict[int, BreakerState]:
-        client, _ = self._client()
+        client, _ = self._redis.get()
         out: dict[int, BreakerState] = {}
         async for key in client.scan_iter(match=f"{self.PREFIX}*"):
             name = key.decode() if isinstance(key, bytes) else str(key)

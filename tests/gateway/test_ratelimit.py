@@ -326,7 +326,7 @@ async def redis_limiters(redis_url: str, prefix: str) -> AsyncIterator[list[Redi
     made: list[RedisRateLimiter] = []
     yield made
     for limiter in made:
-        for client, _ in list(limiter._clients.values()):
+        for client, *_ in list(limiter._redis.by_loop.values()):
             await client.aclose()
 
 

@@ -297,7 +297,7 @@ async def redis_stores(redis_url: str, prefix: str) -> AsyncIterator[list[RedisB
     made: list[RedisBreakers] = []
     yield made
     for store in made:
-        for client, _ in list(store._clients.values()):
+        for client, *_ in list(store._redis.by_loop.values()):
             await client.aclose()
 
 
