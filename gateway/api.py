@@ -250,3 +250,9 @@ async def model_get(request: HttpRequest, model_id: str) -> HttpResponse:
     if model_id not in (await routing_snapshot_get()).models():
         raise NotFoundError(f"model: {model_id}")
     return HttpResponse(orjson.dumps(_model_entry(model_id)), content_type="application/json")
+
+
+# The workspace tools (workspace/api.py) share this API's authentication, errors and /v1 prefix.
+from workspace.api import router as _workspace_router  # noqa: E402
+
+api.add_router("", _workspace_router)

@@ -1,4 +1,4 @@
-"""The ``lynkr`` command: serve, worker, beat, migrate, createadmin, keys, check.
+"""The ``lynkr`` command: serve, worker, beat, migrate, createadmin, keys, check, config, index.
 
 Never prompts: everything comes from flags and the environment, so it runs the same in a terminal, a
 container and CI.
@@ -54,6 +54,10 @@ def _bootstrap() -> None:
     )
     if hybrid:
         print(f"lynkr: hybrid routing from the environment: {', '.join(hybrid)}", flush=True)
+    from workspace.services import workspace_bootstrap_from_env
+
+    if workspace_bootstrap_from_env(root=settings.LYNKR_WORKSPACE_ROOT):
+        print(f"lynkr: workspace 'default' from WORKSPACE_ROOT={settings.LYNKR_WORKSPACE_ROOT}", flush=True)
     result = admin_bootstrap(username=settings.LYNKR_ADMIN_USERNAME)
     if result is None:
         return
@@ -294,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     import_.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
     import_.add_argument("--prune", action="store_true", help="delete admin-created rows the file leaves out")
     config.set_defaults(func=cmd_config)
+
+    from lynkr_site.cli_workspace import add_parsers as add_workspace_parsers
+
+    add_workspace_parsers(sub)
     return parser
 
 

@@ -96,6 +96,22 @@ def get_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = get_str(name, default).lower()
+    if value not in choices:
+        raise _fail(name, value, f"expected one of {', '.join(choices)}")
+    return value
+
+
+def workspaces_dir(data: Path) -> Path:
+    """Where workspaces with a git remote (or no root) are cloned: LYNKR_WORKSPACES_DIR, default DATA_DIR/workspaces."""
+    raw = get_str("LYNKR_WORKSPACES_DIR")
+    path = Path(raw).expanduser() if raw else data / "workspaces"
+    if not path.is_absolute():
+        raise _fail("LYNKR_WORKSPACES_DIR", raw, "must be an absolute path")
+    return path
+
+
 def data_dir() -> Path:
     """Embedded data (SQLite, Celery's filesystem queue, the generated secret key). Created if missing."""
     raw = get_str("LYNKR_DATA_DIR")

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_celery_beat",
     "gateway",
     "providers",
     "workspace",
@@ -109,6 +110,8 @@ CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "gateway.usage_rollup", "schedule": 600.0},
     "usage-purge": {"task": "gateway.usage_purge", "schedule": 86400.0},
 }
+# Per-workspace reindex schedules live in django-celery-beat's tables, edited in admin (`lynkr beat` reads them).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LYNKR_EMBEDDED_WORKER = E.get_bool("LYNKR_EMBEDDED_WORKER", not REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,6 +188,34 @@ LYNKR_SHED_ACTIVE_REQUESTS = E.get_int("LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD"
 LYNKR_SHED_MEMORY_FRACTION = E.get_float("LOAD_SHEDDING_MEMORY_THRESHOLD", 0.85, minimum=0.0)
 # Readiness fails when usage records have waited this long without a successful flush.
 LYNKR_USAGE_STUCK_AFTER = E.get_float("LYNKR_USAGE_STUCK_AFTER", 30.0, minimum=1.0)
+
+# --- workspaces and their tools (docs/workspaces.md) ---------------------------------------------------------
+# Lynkr compatibility: when set, a workspace named "default" with this root is created at start, open to every user.
+LYNKR_WORKSPACE_ROOT = E.get_str("WORKSPACE_ROOT")
+LYNKR_WORKSPACES_DIR = E.workspaces_dir(DATA_DIR)
+LYNKR_TOOL_EXECUTION_MODE = E.get_choice("TOOL_EXECUTION_MODE", "client", ("client", "server", "passthrough"))
+LYNKR_POLICY_MAX_STEPS = E.get_int("POLICY_MAX_STEPS", 8, minimum=1, maximum=100)
+LYNKR_POLICY_MAX_TOOL_CALLS = E.get_int("POLICY_MAX_TOOL_CALLS", 32, minimum=1, maximum=1000)
+LYNKR_POLICY_GIT_ALLOW_PUSH = E.get_bool("POLICY_GIT_ALLOW_PUSH", False)
+LYNKR_POLICY_GIT_REQUIRE_TESTS = E.get_bool("POLICY_GIT_REQUIRE_TESTS", False)
+LYNKR_POLICY_GIT_TEST_COMMAND = E.get_str("POLICY_GIT_TEST_COMMAND")
+LYNKR_POLICY_GIT_COMMIT_PATTERN = E.get_str("POLICY_GIT_COMMIT_PATTERN")
+LYNKR_WORKSPACE_TEST_COMMAND = E.get_str("WORKSPACE_TEST_COMMAND")
+LYNKR_WORKSPACE_TEST_TIMEOUT = E.get_int("WORKSPACE_TEST_TIMEOUT_MS", 600000, minimum=1000) / 1000
+LYNKR_WORKSPACE_TEST_COVERAGE_FILES = E.get_list(
+    "WORKSPACE_TEST_COVERAGE_FILES", ["coverage/coverage-summary.json", "coverage.xml"]
+)
+# Largest file the indexer parses and fs_read returns (bytes).
+LYNKR_INDEX_MAX_FILE_BYTES = E.get_int("LYNKR_INDEX_MAX_FILE_BYTES", 1024 * 1024, minimum=1024)
+# Threads per process that run tool calls (their own pool: a slow tool never delays the gateway's database work).
+LYNKR_TOOL_THREADS = E.get_int("LYNKR_TOOL_THREADS", 4, minimum=1, maximum=64)
+LYNKR_TOOL_OUTPUT_MAX_BYTES = E.get_int("LYNKR_TOOL_OUTPUT_MAX_BYTES", 256 * 1024, minimum=1024)
+LYNKR_WEB_SEARCH_ENDPOINT = E.get_str("WEB_SEARCH_ENDPOINT", "http://localhost:8888/search")
+LYNKR_WEB_ALLOWED_HOSTS = E.get_list("WEB_SEARCH_ALLOWED_HOSTS", [])
+# Private networks web_fetch may reach anyway (CIDRs, e.g. an intranet docs server); empty = none.
+LYNKR_WEB_FETCH_ALLOW_NETWORKS = E.get_list("LYNKR_WEB_FETCH_ALLOW_NETWORKS", [])
+LYNKR_WEB_FETCH_MAX_BYTES = E.get_int("LYNKR_WEB_FETCH_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
+LYNKR_WEB_FETCH_TIMEOUT = E.get_float("LYNKR_WEB_FETCH_TIMEOUT", 15.0, minimum=0.5)
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 # JSON lines in production, readable text in development: "auto" picks text on a terminal, JSON otherwise.

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workspace.info import ToolContext
+
+
+@pytest.fixture
+def make_workspace(db: Any, django_user_model: Any) -> Callable[..., ToolContext]:
+    """Create a Workspace row (with an optional Policy) at ``root`` and return a ToolContext for a new user."""
+    from workspace.models import Policy, Workspace, WorkspaceGrant
+    from workspace.selectors import workspace_get_info
+
+    counter = {"n": 0}
+
+    def make(root: Path, *, name: str = "", policy: dict[str, Any] | None = None, **fields: Any) -> ToolContext:
+        counter["n"] += 1
+        n = counter["n"]
+        policy_row = Policy.objects.create(name=f"policy-{n}", **policy) if policy is not None else None
+        workspace = Workspace.objects.create(name=name or f"ws-{n}", root_path=str(root), policy=policy_row, **fields)
+        user = django_user_model.objects.create_user(username=f"user-{n}", password="x")
+        WorkspaceGrant.objects.create(workspace=workspace, user=user)
+        return ToolContext(workspace=workspace_get_info(workspace_id=workspace.pk), user_id=user.pk)
+
+    return make

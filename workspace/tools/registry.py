@@ -1,0 +1,132 @@
+"""The tool registry: name, JSON schema, handler and policy check per tool, imported lazily.
+
+Handlers are synchronous (they touch files, git and the ORM) and take a ``ToolContext`` and validated arguments;
+callers in async code run ``tool_call`` through ``gateway.db.db_async``. A handler raises ``ToolError`` for a
+failure the model should see (an MCP ``isError`` result); anything else is a bug and is logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from workspace.info import PolicyInfo, ToolContext
+
+logger = logging.getLogger(__name__)
+
+# Modules that register tools when imported (house style: a lazily imported registry).
+TOOL_MODULES = (
+    "workspace.tools.fs",
+    "workspace.tools.symbols",
+    "workspace.tools.git",
+    "workspace.tools.testing",
+    "workspace.tools.web",
+    "workspace.tools.index",
+    "workspace.tools.summary",
+    "tasks_app.tools",
+)
+
+Handler = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
+PolicyCheck = Callable[[PolicyInfo, dict[str, Any]], str | None]
+
+
+class ToolError(Exception):
+    """A failure the model should read (bad arguments, refused by policy, nothing found)."""
+
+
+class ToolNotFound(ToolError):
+    pass
+
+
+class ToolDenied(ToolError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    handler: Handler
+    policy_check: PolicyCheck | None = None
+    mutates: bool = False  # changes the workspace (git commit, task create ...): MCP annotations say so
+
+    def as_anthropic_tool(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+
+_registry: dict[str, ToolSpec] = {}
+_loaded = False
+
+
+def register(spec: ToolSpec) -> ToolSpec:
+    if spec.name in _registry and _registry[spec.name] is not spec:
+        raise ValueError(f"tool {spec.name!r} is registered twice")
+    jsonschema.Draft202012Validator.check_schema(spec.input_schema)
+    _registry[spec.name] = spec
+    return spec
+
+
+def tool(
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    policy_check: PolicyCheck | None = None,
+    mutates: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Decorator form of ``register`` for a handler function."""
+
+    def wrap(handler: Handler) -> Handler:
+        register(ToolSpec(name, description, schema, handler, policy_check, mutates))
+        return handler
+
+    return wrap
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for module in TOOL_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+
+
+def tool_specs() -> dict[str, ToolSpec]:
+    _load()
+    return dict(_registry)
+
+
+def tools_for_policy(policy: PolicyInfo) -> list[ToolSpec]:
+    return [spec for name, spec in sorted(tool_specs().items()) if policy.allows_tool(name)]
+
+
+def tool_call(*, name: str, arguments: dict[str, Any] | None, context: ToolContext) -> dict[str, Any]:
+    """Validate, check policy, run. Raises ToolError (the model sees the message) on any refusal."""
+    spec = tool_specs().get(name)
+    if spec is None:
+        raise ToolNotFound(f"unknown tool {name!r}")
+    policy = context.workspace.policy
+    if not policy.allows_tool(name):
+        raise ToolDenied(f"tool {name!r} is not allowed by policy {policy.name!r}")
+    args = dict(arguments or {})
+    errors = sorted(jsonschema.Draft202012Validator(spec.input_schema).iter_errors(args), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(part) for part in first.absolute_path) or "arguments"
+        raise ToolError(f"invalid arguments for {name}: {where}: {first.message}")
+    if spec.policy_check is not None:
+        refusal = spec.policy_check(policy, args)
+        if refusal:
+            raise ToolDenied(refusal)
+    started = time.perf_counter()
+    try:
+        return spec.handler(context, args)
+    finally:
+        logger.debug("tool %s ran in %.1f ms", name, (time.perf_counter() - started) * 1000)
