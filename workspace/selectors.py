@@ -60,7 +60,9 @@ def workspace_info(workspace: Workspace) -> WorkspaceInfo:
         root=workspace_root(workspace),
         git_remote=workspace.git_remote,
         default_branch=workspace.default_branch,
-        test_command=workspace.test_command or settings.LYNKR_WORKSPACE_TEST_COMMAND,
+        test_command=(
+            workspace.test_command or settings.LYNKR_WORKSPACE_TEST_COMMAND or settings.LYNKR_POLICY_GIT_TEST_COMMAND
+        ),
         test_timeout_seconds=float(workspace.test_timeout_seconds or settings.LYNKR_WORKSPACE_TEST_TIMEOUT),
         test_sandbox=workspace.test_sandbox,
         coverage_files=tuple(workspace.coverage_files or settings.LYNKR_WORKSPACE_TEST_COVERAGE_FILES),
