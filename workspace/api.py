@@ -21,7 +21,7 @@ from gateway.selectors import KeyInfo
 from workspace.info import ToolContext, WorkspaceInfo
 from workspace.invoke import tool_invoke
 from workspace.selectors import WorkspaceUnavailable, workspace_list_for, workspace_resolve
-from workspace.tools.registry import tools_for_policy
+from workspace.tools.registry import tools_for_context
 
 router = Router()
 
@@ -55,7 +55,7 @@ async def workspaces(request: HttpRequest) -> HttpResponse:
 async def tools(request: HttpRequest) -> HttpResponse:
     key = await request_authenticate(request.headers)
     workspace = await workspace_for_request(request, key)
-    specs = tools_for_policy(workspace.policy)
+    specs = tools_for_context(ToolContext(workspace=workspace, user_id=key.user_id, api_key_id=key.id))
     return _json({"workspace": workspace.name, "data": [spec.as_anthropic_tool() for spec in specs]})
 
 

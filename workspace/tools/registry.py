@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 
@@ -30,6 +30,7 @@ TOOL_MODULES = (
     "workspace.tools.index",
     "workspace.tools.summary",
     "tasks_app.tools",
+    "mcp_app.tools",
 )
 
 Handler = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
@@ -61,8 +62,22 @@ class ToolSpec:
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
 
 
+class ToolProvider(Protocol):
+    """Tools that exist per caller (the tools of MCP servers a user may use), beside the static registry."""
+
+    def specs(self, context: ToolContext) -> list[ToolSpec]: ...
+
+    def get(self, name: str, context: ToolContext) -> ToolSpec | None: ...
+
+
 _registry: dict[str, ToolSpec] = {}
+_providers: list[ToolProvider] = []
 _loaded = False
+
+
+def provider_register(provider: ToolProvider) -> None:
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 def register(spec: ToolSpec) -> ToolSpec:
@@ -107,9 +122,30 @@ def tools_for_policy(policy: PolicyInfo) -> list[ToolSpec]:
     return [spec for name, spec in sorted(tool_specs().items()) if policy.allows_tool(name)]
 
 
+def tools_for_context(context: ToolContext) -> list[ToolSpec]:
+    """Every tool this caller may use in this workspace: the registry's and the providers', filtered by policy."""
+    specs = {spec.name: spec for spec in tools_for_policy(context.workspace.policy)}
+    for provider in _providers:
+        for spec in provider.specs(context):
+            if spec.name not in specs and context.workspace.policy.allows_tool(spec.name):
+                specs[spec.name] = spec
+    return [specs[name] for name in sorted(specs)]
+
+
+def _lookup(name: str, context: ToolContext) -> ToolSpec | None:
+    spec = tool_specs().get(name)
+    if spec is not None:
+        return spec
+    for provider in _providers:
+        found = provider.get(name, context)
+        if found is not None:
+            return found
+    return None
+
+
 def tool_call(*, name: str, arguments: dict[str, Any] | None, context: ToolContext) -> dict[str, Any]:
     """Validate, check policy, run. Raises ToolError (the model sees the message) on any refusal."""
-    spec = tool_specs().get(name)
+    spec = _lookup(name, context)
     if spec is None:
         raise ToolNotFound(f"unknown tool {name!r}")
     policy = context.workspace.policy

@@ -1,0 +1,1 @@
+"""MCP servers' tools in the workspace tool registry (arrives with the MCP issue)."""
