@@ -166,7 +166,8 @@ def test_worker_indexes_and_runs_tests_and_beat_reindexes(deployment: dict[str, 
     assert json.loads(str(index[2]))["files"] == 4
     definitions = _rows(
         db,
-        "select f.path from workspace_symbol s join workspace_indexedfile f on f.id = s.file_id where s.name = 'helper'",
+        "select f.path from workspace_symbol s join workspace_indexedfile f on f.id = s.file_id"
+        " where s.name = 'helper'",
     )
     assert definitions == [("pkg/mod.py",)]
     test = _wait(lambda: finished(ids["test"]), 90, logs)
