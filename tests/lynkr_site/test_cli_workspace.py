@@ -46,6 +46,7 @@ def test_unknown_workspace_names_the_known_ones(workspace: Workspace) -> None:
 def test_queue_follow_and_cancel(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
     (tmp_path / "a.py").write_text("x = 1\n")
     Workspace.objects.create(name="proj", root_path=str(tmp_path))
+
     # The worker, in-process: the queued task runs when the row is committed.
     class Sent:
         id = "celery-task-id"
