@@ -441,3 +441,21 @@ def test_root_inside_a_hidden_directory_stays_usable(tmp_path: Path) -> None:
     assert "HIDDEN" in result.output_tail
     assert "top-secret" not in result.output_tail
     assert (root / "written.txt").read_text() == "ok"
+
+
+def test_toolchains_under_tmp_stay_visible_below_the_private_tmp(tmp_path: Path) -> None:
+    """A CI checkout under /tmp runs its venv's python: the private /tmp must not hide it."""
+    from workspace.testing.runner import bubblewrap_argv
+
+    venv = tmp_path / "checkout" / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    root = tmp_path / "ws"
+    root.mkdir()
+    env = {"PATH": f"{tools}:/usr/bin:{root}"}
+    command = bubblewrap_argv([str(venv / "bin" / "python"), "-m", "pytest"], bwrap="bwrap", root=root, env=env)
+    binds = [tuple(command[i + 1 : i + 3]) for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert (str(venv), str(venv)) in binds and (str(tools), str(tools)) in binds
+    assert all(not b[0].startswith("/usr") for b in binds[1:]) and (str(root), str(root)) not in binds
+    assert command.index("--tmpfs") < command.index(str(venv))  # re-exposed after the private /tmp
