@@ -1,4 +1,5 @@
-"""ASGI entry point (served by Daphne): Django for HTTP behind the body-size guard, via Channels' router."""
+"""ASGI entry point (served by Daphne): ``/mcp`` to the MCP endpoint, everything else to Django behind the
+body-size guard, via Channels' router."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
-from gateway.asgi_limits import BodyLimitMiddleware
+django_application = get_asgi_application()  # sets Django up: import the gateway's modules after this line
 
-django_application = get_asgi_application()
+from gateway.asgi_limits import BodyLimitMiddleware  # noqa: E402
+from mcp_app.asgi import McpApplication, McpMount  # noqa: E402
+
 if settings.LYNKR_SERVE_STATIC:
     # The admin's CSS/JS straight from the installed apps (only paths under STATIC_URL are intercepted), so a
     # laptop needs no collectstatic and no separate file server; behind a CDN/nginx set LYNKR_SERVE_STATIC=false.
     django_application = ASGIStaticFilesHandler(django_application)
 
-application = ProtocolTypeRouter({"http": BodyLimitMiddleware(django_application, settings.LYNKR_MAX_BODY_BYTES)})
+# /mcp is served before Django: the MCP SDK speaks ASGI itself and enforces its own body limit (the same
+# LYNKR_MAX_BODY_BYTES), and the endpoint authenticates before reading any body.
+mcp_application = McpApplication()
+application = ProtocolTypeRouter(
+    {"http": McpMount(mcp_application, BodyLimitMiddleware(django_application, settings.LYNKR_MAX_BODY_BYTES))}
+)

@@ -1,4 +1,4 @@
-"""The ``lynkr`` command: serve, worker, beat, migrate, createadmin, keys, check, config, index.
+"""The ``lynkr`` command: serve, worker, beat, migrate, createadmin, keys, check, config, index, mcp.
 
 Never prompts: everything comes from flags and the environment, so it runs the same in a terminal, a
 container and CI.
@@ -58,6 +58,12 @@ def _bootstrap() -> None:
 
     if workspace_bootstrap_from_env(root=settings.LYNKR_WORKSPACE_ROOT):
         print(f"lynkr: workspace 'default' from WORKSPACE_ROOT={settings.LYNKR_WORKSPACE_ROOT}", flush=True)
+    from mcp_app.services import mcp_server_import_from_settings
+
+    # Lynkr loads its MCP manifests at boot: rows are created or refreshed (admin-edited rows are kept).
+    for report in mcp_server_import_from_settings():
+        if report.created or report.updated or report.skipped or report.error:
+            print(f"lynkr: MCP servers: {report.summary()}", flush=True)
     result = admin_bootstrap(username=settings.LYNKR_ADMIN_USERNAME)
     if result is None:
         return
@@ -302,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lynkr_site.cli_workspace import add_parsers as add_workspace_parsers
 
     add_workspace_parsers(sub)
+    from lynkr_site.cli_mcp import add_parsers as add_mcp_parsers
+
+    add_mcp_parsers(sub)
     return parser
 
 

@@ -17,31 +17,19 @@ from ninja import Router
 from gateway.auth import request_authenticate
 from gateway.db import db_async
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from gateway.selectors import KeyInfo
-from workspace.info import ToolContext, WorkspaceInfo
-from workspace.invoke import tool_invoke
-from workspace.selectors import WorkspaceUnavailable, workspace_list_for, workspace_resolve
-from workspace.tools.registry import tools_for_context
+from workspace.context import tool_caller_resolve
+from workspace.invoke import tool_invoke, tools_list
+from workspace.selectors import workspace_list_for
 
 router = Router()
 
-WORKSPACE_HEADER = "x-lynkr-workspace"
+
+def _request_id(request: HttpRequest) -> str:
+    return str(getattr(request, "lynkr_request_id", ""))
 
 
 def _json(data: object, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
-
-
-async def workspace_for_request(request: HttpRequest, key: KeyInfo) -> WorkspaceInfo:
-    try:
-        return await db_async(workspace_resolve)(
-            user_id=key.user_id,
-            group_ids=key.group_ids,
-            api_key_id=key.id,
-            requested=request.headers.get(WORKSPACE_HEADER, "").strip(),
-        )
-    except WorkspaceUnavailable as exc:
-        raise PermissionDeniedError(str(exc)) from None
 
 
 @router.get("/workspaces")
@@ -53,29 +41,21 @@ async def workspaces(request: HttpRequest) -> HttpResponse:
 
 @router.get("/tools")
 async def tools(request: HttpRequest) -> HttpResponse:
-    key = await request_authenticate(request.headers)
-    workspace = await workspace_for_request(request, key)
-    specs = tools_for_context(ToolContext(workspace=workspace, user_id=key.user_id, api_key_id=key.id))
-    return _json({"workspace": workspace.name, "data": [spec.as_anthropic_tool() for spec in specs]})
+    caller = await tool_caller_resolve(headers=request.headers, request_id=_request_id(request))
+    specs = await tools_list(context=caller.context)
+    return _json({"workspace": caller.context.workspace.name, "data": [spec.as_anthropic_tool() for spec in specs]})
 
 
 @router.post("/tools/{name}")
 async def tool_run(request: HttpRequest, name: str) -> HttpResponse:
-    key = await request_authenticate(request.headers)
-    workspace = await workspace_for_request(request, key)
+    caller = await tool_caller_resolve(headers=request.headers, request_id=_request_id(request))
     arguments = _arguments(request.body)
-    context = ToolContext(
-        workspace=workspace,
-        user_id=key.user_id,
-        api_key_id=key.id,
-        request_id=getattr(request, "lynkr_request_id", ""),
-    )
-    outcome = await tool_invoke(name=name, arguments=arguments, context=context)
+    outcome = await tool_invoke(name=name, arguments=arguments, context=caller.context)
     if outcome.outcome == "unknown":
         raise NotFoundError(outcome.error)
     if outcome.outcome == "denied":
         raise PermissionDeniedError(outcome.error)
-    body: dict[str, Any] = {"tool": name, "workspace": workspace.name, "is_error": outcome.is_error}
+    body: dict[str, Any] = {"tool": name, "workspace": caller.context.workspace.name, "is_error": outcome.is_error}
     if outcome.is_error:
         body["error"] = outcome.error
     else:

@@ -23,7 +23,7 @@ from django.db import close_old_connections, connections
 from prometheus_client import Counter, Histogram
 
 from workspace.info import ToolContext
-from workspace.tools.registry import ToolDenied, ToolError, ToolNotFound, tool_call
+from workspace.tools.registry import ToolDenied, ToolError, ToolNotFound, ToolSpec, tool_call, tools_for_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ToolOutcome:
 
 
 @cache
-def _executor() -> ThreadPoolExecutor:
+def tool_executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.LYNKR_TOOL_THREADS, thread_name_prefix="lynkr-tool")
 
 
@@ -101,5 +101,19 @@ def _managed_invoke(name: str, arguments: dict[str, Any] | None, context: ToolCo
 
 async def tool_invoke(*, name: str, arguments: dict[str, Any] | None, context: ToolContext) -> ToolOutcome:
     """Run a tool from async code (the /v1/tools API, the MCP endpoint, the server-side tool loop)."""
-    run = sync_to_async(_managed_invoke, thread_sensitive=False, executor=_executor())
+    run = sync_to_async(_managed_invoke, thread_sensitive=False, executor=tool_executor())
     return await run(name, arguments, context)
+
+
+def _managed_list(context: ToolContext) -> list[ToolSpec]:
+    close_old_connections()
+    try:
+        return tools_for_context(context)
+    finally:
+        if not settings.DATABASES["default"].get("CONN_MAX_AGE"):
+            connections.close_all()
+
+
+async def tools_list(*, context: ToolContext) -> list[ToolSpec]:
+    """The tools this caller may use, from async code (MCP servers' tool lists read the ORM and may connect)."""
+    return await sync_to_async(_managed_list, thread_sensitive=False, executor=tool_executor())(context)

@@ -216,6 +216,11 @@ LYNKR_WEB_ALLOWED_HOSTS = E.get_list("WEB_SEARCH_ALLOWED_HOSTS", [])
 LYNKR_WEB_FETCH_ALLOW_NETWORKS = E.get_list("LYNKR_WEB_FETCH_ALLOW_NETWORKS", [])
 LYNKR_WEB_FETCH_MAX_BYTES = E.get_int("LYNKR_WEB_FETCH_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
 LYNKR_WEB_FETCH_TIMEOUT = E.get_float("LYNKR_WEB_FETCH_TIMEOUT", 15.0, minimum=0.5)
+# MCP servers (docs/mcp.md), Lynkr's names: a manifest file, directories of manifests, the sandbox default.
+LYNKR_MCP_SERVER_MANIFEST = E.get_str("MCP_SERVER_MANIFEST")
+LYNKR_MCP_MANIFEST_DIRS = E.get_list("MCP_MANIFEST_DIRS", ["~/.claude/mcp"])
+LYNKR_MCP_SANDBOX_ENABLED = E.get_bool("MCP_SANDBOX_ENABLED", True)
+LYNKR_MCP_SANDBOX_IMAGE = E.get_str("MCP_SANDBOX_IMAGE")
 
 LOG_LEVEL = E.get_str("LYNKR_LOG_LEVEL", "INFO").upper()
 # JSON lines in production, readable text in development: "auto" picks text on a terminal, JSON otherwise.
@@ -241,6 +246,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # The MCP SDK logs every stateless request's session teardown at INFO.
+        "mcp": {"level": "WARNING"},
     },
 }
 
