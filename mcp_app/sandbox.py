@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_app.info import RUNTIME_BUBBLEWRAP, RUNTIME_DOCKER, RUNTIME_NONE, STDIO, McpServerConfig
+from workspace.bwrap import hidden_mounts, kept_under_tmp
 
 # From the gateway's own environment only these reach a sandboxed server (no LYNKR_*, *_API_KEY, DATABASE_URL).
 ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL")
@@ -64,10 +65,6 @@ def sandbox_environment(host: Mapping[str, str], server_env: Mapping[str, str]) 
     return env
 
 
-def _contains(outer: Path, inner: Path) -> bool:
-    return outer == inner or outer in inner.parents
-
-
 def bubblewrap_argv(
     *,
     bwrap: str,
@@ -77,21 +74,16 @@ def bubblewrap_argv(
     unset: Sequence[str] = (),
     network: bool = False,
     hidden: Sequence[Path] = (),
+    path_env: str = "",
 ) -> list[str]:
     """bwrap's argv around ``command args``; ``unset`` names inherited variables the server must not see. Mount
     order matters: a later mount covers an earlier one, so a hidden directory holding the root (the default
     workspaces directory is inside the data directory) is covered before the root is bound, and one inside the
     root after it."""
     real_root = Path(os.path.realpath(root))
-    around: list[str] = []
-    within: list[str] = []
-    for path in hidden:
-        real = Path(os.path.realpath(path))
-        if not real.exists():
-            continue  # nothing to hide, and bwrap cannot create a mount point on the read-only root
-        mount = ["--tmpfs", str(real)] if not real.is_file() else ["--ro-bind", "/dev/null", str(real)]
-        (around if _contains(real, real_root) else within).extend(mount)
+    around, within = hidden_mounts(hidden, real_root)
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", SANDBOX_TMP]
+    argv += kept_under_tmp([command, *args], path_env, real_root)
     argv += [*around, "--bind", str(real_root), str(real_root), *within, "--chdir", str(real_root)]
     argv += ["--unshare-all", *(["--share-net"] if network else [])]
     argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]

@@ -48,6 +48,7 @@ def stdio_parameters(server: McpServerConfig, root: Path | None) -> StdioServerP
         unset=sorted(set(get_default_environment()) - set(env)),
         network=server.sandbox_network,
         hidden=(config.data_dir(),),
+        path_env=env.get("PATH", ""),
     )
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
 

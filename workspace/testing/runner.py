@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workspace.bwrap import hidden_mounts, kept_under_tmp
 from workspace.jobs import JobCancelled, NullProgress, Progress
 
 logger = logging.getLogger(__name__)
@@ -110,28 +111,6 @@ def child_environment(source: Mapping[str, str], *, home: str, tmpdir: str | Non
     return env
 
 
-def _contains(outer: Path, inner: Path) -> bool:
-    return outer == inner or outer in inner.parents
-
-
-def _kept_under_tmp(argv: Sequence[str], env: Mapping[str, str], real_root: Path) -> list[str]:
-    """Toolchains that live under /tmp (a CI checkout's venv, say) stay visible, read-only, below the private /tmp:
-    the program's directory and the PATH entries, a ``bin`` directory standing for its parent (the venv or
-    prefix, whose ``lib`` the interpreter needs)."""
-    candidates = [os.path.dirname(argv[0])] if argv and os.path.isabs(argv[0]) else []
-    candidates += [entry for entry in env.get("PATH", "").split(os.pathsep) if os.path.isabs(entry)]
-    tmp = Path(SANDBOX_TMP)
-    kept: list[str] = []
-    for candidate in candidates:
-        path = Path(os.path.normpath(candidate))
-        if path.name == "bin":
-            path = path.parent
-        inside_tmp = tmp in path.parents and path.is_dir() and not _contains(real_root, path)
-        if inside_tmp and not any(_contains(Path(k), path) for k in kept):
-            kept.append(str(path))
-    return kept
-
-
 def bubblewrap_argv(
     argv: Sequence[str], *, bwrap: str, root: Path, env: Mapping[str, str], hidden: Sequence[Path] = ()
 ) -> list[str]:
@@ -139,17 +118,9 @@ def bubblewrap_argv(
     holding the root (the default workspaces dir is inside the data dir) is covered before the root is bound,
     and one inside the root after."""
     real_root = Path(os.path.realpath(root))
-    around: list[str] = []
-    within: list[str] = []
-    for path in hidden:
-        real = Path(os.path.realpath(path))
-        if not real.exists():
-            continue
-        mount = ["--tmpfs", str(real)] if real.is_dir() else ["--ro-bind", "/dev/null", str(real)]
-        (around if _contains(real, real_root) else within).extend(mount)
+    around, within = hidden_mounts(hidden, real_root)
     command = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", SANDBOX_TMP]
-    for kept in _kept_under_tmp(argv, env, real_root):
-        command += ["--ro-bind", kept, kept]
+    command += kept_under_tmp(argv, env.get("PATH", ""), real_root)
     command += [*around, "--bind", str(real_root), str(real_root), *within]
     command += ["--dir", SANDBOX_HOME, "--chdir", str(real_root)]
     command += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
