@@ -26,9 +26,11 @@ from gateway.errors import (
 from gateway.lifecycle import request_track
 from gateway.logcontext import log_context_set
 from gateway.metering import Meter
+from gateway.request_workspace import request_workspace
 from gateway.response_cache import cache_key, cacheable, cacheable_result, replay_events, response_cache
 from gateway.shedding import shed_check
 from gateway.sse import Accumulator, encode
+from gateway.toolloop_response import messages_with_gateway_tools
 from gateway.wire import CountTokensRequest, MessagesRequest
 from gateway.wire.messages import describe_validation_error
 from providers.adapters.base import InboundContext
@@ -99,7 +101,10 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     request_track()  # graceful shutdown waits for this task (gateway/lifecycle.py)
     ctx = await _context(request)
     body = _parse(request, MessagesRequest)
-    meter = Meter(ctx, body, request.headers)
+    workspace = await request_workspace(ctx.key, request.headers)  # a cached dict hit; None without a workspace
+    if workspace is not None and workspace.policy.tool_execution_mode == "server":
+        return await messages_with_gateway_tools(ctx, body, request.headers, workspace)  # gateway/toolloop.py
+    meter = Meter(ctx, body, request.headers, transcript=workspace is None or workspace.policy.record_transcripts)
     streaming = bool(body.get("stream"))
     try:
         plan = await pipeline.messages_plan(ctx, body, request.headers)

@@ -62,6 +62,12 @@ class Meter:
     finished: bool = False
     reserved_input: int = 0
     admitted: list[tuple[str, Any]] = field(default_factory=list)  # rate-limit subjects that took this request
+    # The server-side tool loop (gateway/toolloop.py) meters each model call of one request with its own Meter:
+    # step N > 1 gets its own record ids (same request_id), so the records sum to what the upstreams reported.
+    step: int = 1
+    # Store this request's Turn: False when the workspace policy says so (LYNKR_TRANSCRIPTS=false still wins),
+    # and for the tool loop's internal steps (the last step's turn holds their messages).
+    transcript: bool = True
 
     def __post_init__(self) -> None:
         self.session = session_of(self.headers, self.body)
@@ -178,13 +184,14 @@ class Meter:
                 subject, limits, output_tokens=output_tokens, input_correction=input_tokens - self.reserved_input
             )
         now = datetime.now(UTC)
+        records = self.ctx.request_id if self.step <= 1 else f"{self.ctx.request_id}:step:{self.step}"
         status = error.status if error is not None else (200 if stream is None or stream.outcome == "ok" else 502)
         error_type = (
             error.error_type if error is not None else ("" if status == 200 else (stream.outcome if stream else ""))
         )
         rows = [
             UsageRow(
-                record_id=f"{self.ctx.request_id}:request",
+                record_id=f"{records}:request",
                 kind="request",
                 request_id=self.ctx.request_id,
                 created_at=now,
@@ -210,7 +217,7 @@ class Meter:
         ]
         for n, attempt in enumerate(self.ctx.attempts, 1):
             row = UsageRow(
-                record_id=f"{self.ctx.request_id}:attempt:{n}",
+                record_id=f"{records}:attempt:{n}",
                 kind="attempt",
                 request_id=self.ctx.request_id,
                 created_at=now,
@@ -231,7 +238,7 @@ class Meter:
                 row.cache_read_tokens, row.cache_write_tokens, row.cost_usd = cache_read, cache_write, cost
             rows.append(row)
         turn = None
-        if self.session and key.user_id and settings.LYNKR_TRANSCRIPTS:
+        if self.transcript and self.session and key.user_id and settings.LYNKR_TRANSCRIPTS:
             turn = TurnRow(
                 request_id=self.ctx.request_id,
                 session=self.session,

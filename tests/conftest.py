@@ -29,10 +29,12 @@ def _clear_process_caches() -> Iterator[None]:
     from gateway.budgets import budget_cache_clear
     from gateway.metering_config import metering_cache_clear
     from gateway.ratelimit import rate_limiter
+    from gateway.request_workspace import request_workspace_cache_clear
     from gateway.response_cache import response_cache
     from providers.snapshot import routing_snapshot_invalidate
 
     key_cache_clear()
+    request_workspace_cache_clear()
     routing_snapshot_invalidate()
     pipeline._no_upstream_count.clear()
     for cached in (breaker_store, rate_limiter, response_cache):
