@@ -1,7 +1,7 @@
 """The ``lynkr`` command: serve, worker, beat, migrate, createadmin, keys, check, config, index, mcp.
 
-Never prompts: everything comes from flags and the environment, so it runs the same in a terminal, a
-container and CI.
+Never prompts, except `lynkr setup` without --non-interactive: everything comes from flags and the environment,
+so it runs the same in a terminal, a container and CI.
 """
 
 from __future__ import annotations
@@ -311,12 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     from lynkr_site.cli_mcp import add_parsers as add_mcp_parsers
 
     add_mcp_parsers(sub)
+    from lynkr_site.setup_wizard import add_parsers as add_setup_parsers
+
+    add_setup_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: Any = build_parser().parse_args(argv)
-    _setup()
+    if getattr(args, "needs_django", True):  # `lynkr setup` may be replacing a broken .env
+        _setup()
     result: int = args.func(args)
     return result
 

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from gateway import health, observability, views
 from gateway.api import api
@@ -15,6 +15,8 @@ urlpatterns = [
     path("metrics/observability", observability.observability),
     path("metrics/circuit-breakers", observability.circuit_breakers),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("gateway.dashboard.urls")),
+    path("me/", include("gateway.dashboard.me_urls")),
     path(f"{prefix}v1/", api.urls),
     re_path(rf"^{prefix}v1(/.*)?$", views.api_not_found),
 ]

@@ -1,14 +1,26 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from providers.models import ModelMapping, Provider, ProviderSource, RouteTier, RoutingRule, TierTarget
+from gateway.admin_forms import ExplainingModelForm, chosen_subjects, glob_problem, has_wildcard
+from providers.models import (
+    MatchType,
+    ModelMapping,
+    Provider,
+    ProviderSource,
+    RouteTier,
+    RoutingRule,
+    TierTarget,
+    validate_http_url,
+)
 
 
 def mask(secret: str) -> str:
@@ -17,11 +29,11 @@ def mask(secret: str) -> str:
     return f"{secret[:4]}…{secret[-2:]}" if len(secret) > 10 else "••••"
 
 
-class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+class ProviderForm(ExplainingModelForm):
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the stored credential.",
+        help_text="Leave empty to keep the stored credential (setting an environment variable below replaces it).",
     )
 
     class Meta:
@@ -34,9 +46,86 @@ class ProviderForm(forms.ModelForm):  # type: ignore[type-arg]
             return str(self.instance.api_key)
         return value
 
+    def clean_base_url(self) -> str:
+        value: str = (self.cleaned_data.get("base_url") or "").strip()
+        try:
+            validate_http_url(value)
+        except ValidationError as exc:
+            raise forms.ValidationError(
+                f"{' '.join(exc.messages)} (http or https only; for Ollama e.g. http://localhost:11434)."
+            ) from None
+        if urlsplit(value).username or urlsplit(value).password:
+            raise forms.ValidationError(
+                "Remove the user:password@ part: put the credential in the API key field (stored encrypted), "
+                "URLs are shown and logged."
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        typed = (self.data.get(self.add_prefix("api_key")) or "").strip()
+        if data.get("api_key_env"):
+            if typed:
+                self.add_error(
+                    "api_key_env",
+                    "Give the credential either here or in the API key field, not both: clear one of them.",
+                )
+            else:
+                data["api_key"] = ""  # switching to an environment variable drops the stored credential
+        return data
+
+
+class ModelMappingForm(ExplainingModelForm):
+    class Meta:
+        model = ModelMapping
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        match_type, pattern = data.get("match_type"), data.get("pattern") or ""
+        problem = None
+        if match_type == MatchType.ANY and pattern:
+            problem = "'any model' matches every model and ignores the pattern: clear it, or choose exact id or glob."
+        elif match_type in (MatchType.EXACT, MatchType.GLOB) and not pattern:
+            problem = "Give the client model id to match (e.g. claude-sonnet-5), or choose 'any model'."
+        elif match_type == MatchType.EXACT and has_wildcard(pattern):
+            problem = (
+                f"'{pattern}' contains *, ? or [, which an exact id matches only literally: choose 'glob pattern', "
+                "or remove them."
+            )
+        elif match_type in (MatchType.EXACT, MatchType.GLOB):
+            problem = glob_problem(pattern)
+            if problem is None and match_type == MatchType.GLOB and not has_wildcard(pattern):
+                problem = (
+                    f"'{pattern}' has no *, ? or [...], so it matches only itself: choose 'exact id', "
+                    f"or add a wildcard (e.g. {pattern}*)."
+                )
+        if problem and not self.has_error("pattern"):
+            self.add_error("pattern", problem)
+        if len(chosen_subjects(self, ("api_key", "user", "group"))) > 1:
+            self.add_error(
+                None, "Scope a mapping to one API key, one user or one team (or none: everyone), not several."
+            )
+        return data
+
+
+class RoutingRuleForm(ExplainingModelForm):
+    class Meta:
+        model = RoutingRule
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        for field in ("client_model", "header_value"):
+            problem = glob_problem(data.get(field) or "")
+            if problem:
+                self.add_error(field, problem)
+        return data
+
 
 class ModelMappingInline(admin.TabularInline):  # type: ignore[type-arg]
     model = ModelMapping
+    form = ModelMappingForm
     extra = 0
     fields = ("match_type", "pattern", "upstream_model", "context_window", "max_output_tokens", "priority", "enabled")
 
@@ -116,19 +205,22 @@ class RouteTierAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("name", "description")
     inlines = (TierTargetInline,)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RouteTier]:
+        return super().get_queryset(request).prefetch_related("targets__provider")
+
     @admin.display(description="fallback chain")
     def chain(self, obj: RouteTier) -> str:
-        return " → ".join(
-            f"{t.provider.name}:{t.upstream_model or '*'}" for t in obj.targets.select_related("provider")
-        )
+        return " → ".join(f"{t.provider.name}:{t.upstream_model or '*'}" for t in obj.targets.all())
 
 
 @admin.register(ModelMapping)
 class ModelMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ModelMappingForm
+    autocomplete_fields = ("api_key", "user", "group")
+    list_select_related = ("provider", "api_key", "user", "group")
     list_display = ("pattern", "match_type", "provider", "upstream_model", "scope", "priority", "enabled")
     list_filter = ("match_type", "enabled", "provider")
     search_fields = ("pattern", "upstream_model")
-    autocomplete_fields = ()
 
     @admin.display(description="scope")
     def scope(self, obj: ModelMapping) -> str:
@@ -143,6 +235,9 @@ class ModelMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = RoutingRuleForm
+    autocomplete_fields = ("api_key", "user", "group")
+    list_select_related = ("tier", "api_key", "user", "group")
     list_display = ("order", "name", "enabled", "conditions", "tier", "source")
     list_display_links = ("name",)
     list_filter = ("enabled", "tier", "source")
