@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/lynkr
 
-.PHONY: run test lint typecheck test-sqlite test-postgres install install-dev clean
+.PHONY: run test lint typecheck test-sqlite test-postgres install install-dev clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,7 @@ test-postgres:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## make bench: the hot-path benchmark against LiteLLM (bench/README.md; about 25 minutes, on a quiet machine).
+bench: install-dev
+	$(BIN)/python bench/run.py
