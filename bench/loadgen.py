@@ -6,7 +6,7 @@ first occurrence of a marker such as ``content_block_delta`` in the body) and to
 Content-Length and chunked bodies, never pipelines, and reconnects when the server closes. It measures its own CPU
 use (``os.times``) over the measured window so the report can show it is not the bottleneck.
 
-Modes (one JSON object on stdout):
+Modes (one JSON object on stdout, or in ``--output``):
 
 - ``load``: ``--concurrency C`` connections send back to back for ``--warmup`` + ``--duration`` seconds (or exactly
   ``--requests N`` requests); requests that finish inside the measured window are counted.
@@ -15,7 +15,7 @@ Modes (one JSON object on stdout):
   connections and report their time to first token while the N streams stay open.
 
 The request is read from ``--request-file``: a JSON object ``{"host", "port", "path", "headers", "body"}`` (body as
-a string) written by bench/run.py; ``--hold-body`` supplies the held streams' body the same way.
+a string) written by bench/run.py; ``--hold-body-file`` supplies the held streams' body the same way.
 """
 
 from __future__ import annotations
@@ -26,219 +26,14 @@ import contextlib
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mock_upstream import install_uvloop, raise_nofile_limit
+from http1 import Connection, ResponseParser, Sample, build_request, install_uvloop, perf, raise_nofile_limit
 from stats import summarize
-
-perf = time.perf_counter
-
-
-@dataclass(slots=True)
-class Sample:
-    start: float
-    head: float = 0.0
-    first_byte: float = 0.0
-    first_token: float = 0.0
-    end: float = 0.0
-    status: int = 0
-    body_bytes: int = 0
-    error: str = ""
-
-
-def build_request(host: str, port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"host: {host}:{port}", f"content-length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-class ResponseParser:
-    """Incremental HTTP/1.1 response parser: head, then a Content-Length or chunked body (RFC 9112 §6, §7.1)."""
-
-    __slots__ = (
-        "buf",
-        "chunk_left",
-        "chunked",
-        "close",
-        "crlf_left",
-        "done",
-        "in_body",
-        "length_left",
-        "marker",
-        "marker_found",
-        "sample",
-        "tail",
-    )
-
-    def __init__(self, sample: Sample, marker: bytes) -> None:
-        self.sample = sample
-        self.marker = marker
-        self.buf = bytearray()
-        self.in_body = False
-        self.chunked = False
-        self.length_left = 0
-        self.chunk_left = -1  # data bytes left in the current chunk; -1: a chunk-size line comes next
-        self.crlf_left = 0
-        self.close = False
-        self.done = False
-        self.marker_found = not marker
-        self.tail = b""
-
-    def feed(self, data: bytes, now: float) -> None:
-        self.buf += data
-        if not self.in_body:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            self._head(bytes(self.buf[:end]), now)
-            del self.buf[: end + 4]
-            self.in_body = True
-            if not self.chunked and self.length_left == 0:
-                self._finish(now)
-                return
-        if self.chunked:
-            self._chunks(now)
-        else:
-            take = min(len(self.buf), self.length_left)
-            if take:
-                self._body(bytes(self.buf[:take]), now)
-                del self.buf[:take]
-                self.length_left -= take
-            if self.length_left == 0:
-                self._finish(now)
-
-    def _head(self, head: bytes, now: float) -> None:
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        self.sample.status = int(parts[1]) if len(parts) > 1 else 0
-        self.sample.head = now
-        self.close = lines[0].startswith(b"HTTP/1.0")
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip().lower()
-            if name == b"content-length":
-                self.length_left = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value:
-                self.chunked = True
-            elif name == b"connection":
-                self.close = value == b"close"
-
-    def _chunks(self, now: float) -> None:
-        buf = self.buf
-        size_of = len(buf)
-        pos = 0
-        while not self.done:
-            if self.chunk_left < 0:  # a chunk-size line
-                line_end = buf.find(b"\r\n", pos)
-                if line_end < 0:
-                    break
-                size = int(bytes(buf[pos:line_end]).split(b";")[0].strip() or b"0", 16)
-                if size == 0:  # the last chunk, then optional trailers and an empty line
-                    if buf[line_end + 2 : line_end + 4] == b"\r\n":
-                        pos = line_end + 4
-                    else:
-                        end = buf.find(b"\r\n\r\n", line_end + 2)
-                        if end < 0:
-                            break  # re-read from the size line when more arrives
-                        pos = end + 4
-                    self._finish(now)
-                    break
-                pos = line_end + 2
-                self.chunk_left = size
-                self.crlf_left = 2
-            if self.chunk_left > 0:
-                take = min(size_of - pos, self.chunk_left)
-                if take <= 0:
-                    break
-                self._body(bytes(buf[pos : pos + take]), now)
-                pos += take
-                self.chunk_left -= take
-                if self.chunk_left:
-                    break
-            take = min(size_of - pos, self.crlf_left)  # the CRLF after the chunk's data
-            pos += take
-            self.crlf_left -= take
-            if self.crlf_left:
-                break
-            self.chunk_left = -1
-        del buf[:pos]
-
-    def _body(self, data: bytes, now: float) -> None:
-        sample = self.sample
-        if not sample.first_byte:
-            sample.first_byte = now
-        sample.body_bytes += len(data)
-        if not self.marker_found:
-            window = self.tail + data
-            if self.marker in window:
-                self.marker_found = True
-                sample.first_token = now
-            else:
-                self.tail = window[-(len(self.marker) - 1) :]
-
-    def _finish(self, now: float) -> None:
-        self.done = True
-        sample = self.sample
-        sample.end = now
-        if not sample.first_byte:
-            sample.first_byte = now
-        if not sample.first_token:
-            sample.first_token = now if not self.marker or self.marker_found else 0.0
-
-
-class Connection(asyncio.Protocol):
-    """One keep-alive connection sending one request at a time."""
-
-    def __init__(self, on_lost: Callable[[Connection], None]) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.parser: ResponseParser | None = None
-        self.future: asyncio.Future[Sample] | None = None
-        self.on_lost = on_lost
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
-
-    def send(self, request: bytes, marker: bytes) -> asyncio.Future[Sample]:
-        assert self.transport is not None
-        sample = Sample(start=perf())
-        self.parser = ResponseParser(sample, marker)
-        self.future = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return self.future
-
-    def data_received(self, data: bytes) -> None:
-        parser = self.parser
-        if parser is None:
-            return
-        parser.feed(data, perf())
-        if parser.done:
-            self.parser = None
-            future, self.future = self.future, None
-            if parser.close and self.transport is not None:
-                self.transport.close()
-                self.transport = None
-            if future is not None and not future.done():
-                future.set_result(parser.sample)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if self.future is not None and not self.future.done() and self.parser is not None:
-            sample = self.parser.sample
-            sample.error = f"connection lost: {exc or 'closed by server'}"
-            sample.end = perf()
-            self.future.set_result(sample)
-        self.on_lost(self)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
 
 
 @dataclass
@@ -253,6 +48,8 @@ class Collected:
     outside: int = 0
     started: int = 0
     finished: int = 0
+    timeouts: int = 0
+    max_timeouts: int = 0  # count mode: stop after this many timed-out requests (0: never)
     ready: int = 0  # connections that have had their first answer
     all_ready: asyncio.Event = field(default_factory=asyncio.Event)
     concurrency: int = 0
@@ -278,7 +75,7 @@ async def _worker(
     answered = False
     while perf() < window.end:
         if budget is not None:
-            if budget[0] <= 0:
+            if budget[0] <= 0 or (out.max_timeouts and out.timeouts >= out.max_timeouts):
                 break
             budget[0] -= 1
         if conn is None or conn.transport is None:
@@ -295,6 +92,7 @@ async def _worker(
             conn.abort()
             conn = None
             sample = Sample(start=perf() - request_timeout, end=perf(), error="timeout")
+            out.timeouts += 1
         out.finished += 1
         if not answered:
             answered = True
@@ -376,7 +174,7 @@ def report(samples: list[Sample], seconds: float, cpu: float, extra: dict[str, A
 async def run_load(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     request = build_request(spec["host"], spec["port"], spec["path"], spec["headers"], spec["body"].encode())
     marker = args.marker.encode()
-    out = Collected(concurrency=args.concurrency)
+    out = Collected(concurrency=args.concurrency, max_timeouts=getattr(args, "max_timeouts", 0))
     window = Window()
     budget: list[int] | None = [args.requests] if args.requests else None
     if budget is not None:
@@ -468,6 +266,8 @@ async def run_hold(spec: dict[str, Any], hold_spec: dict[str, Any], args: argpar
     open_seconds = perf() - t_open
     # A fixed number of probes, every one counted (a window could miss probes that a loaded server answers late).
     args.requests = args.probes
+    # A probe answered after seconds has failed the level already; three such probes are enough to say so.
+    args.timeout, args.max_timeouts = args.probe_timeout, 3
     probe = await run_load(spec, args) if opened else report([], 1.0, 0.0)
     still_open = sum(1 for c in holders if c.transport is not None and c.parser is not None)
     for conn in holders:
@@ -489,6 +289,7 @@ async def run_hold(spec: dict[str, Any], hold_spec: dict[str, Any], args: argpar
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark load generator (see the module docstring).")
     parser.add_argument("--request-file", required=True)
+    parser.add_argument("--output", help="write the JSON result here instead of standard output")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -500,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-body-file", help="hold mode: the held streams' request (same format)")
     parser.add_argument("--watch", action="append", default=[], help="name=pid+pid: report these processes' CPU")
     parser.add_argument("--probes", type=int, default=30, help="hold mode: probe streams sent while holding")
+    parser.add_argument("--probe-timeout", type=float, default=5.0, help="hold mode: per probe")
     parser.add_argument("--rate", type=float, default=200.0, help="hold mode: streams opened per second")
     args = parser.parse_args(argv)
     raise_nofile_limit()
@@ -510,8 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_hold(spec, hold_spec, args))
     else:
         result = asyncio.run(run_load(spec, args))
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()
+    text = json.dumps(result)
+    if args.output:
+        # A file, not a pipe: uvloop can leave the standard streams non-blocking, and a large result written to a
+        # full pipe would be cut short.
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
     return 0
 
 

@@ -29,11 +29,15 @@ import argparse
 import asyncio
 import contextlib
 import json
-import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from http1 import Request, install_uvloop, parse_request, raise_nofile_limit
 
 HOLD_MARKER = b"BENCH-HOLD"
 _STREAM_MARKERS = (b'"stream":true', b'"stream": true')
@@ -191,63 +195,6 @@ class MockState:
         self.rendered = render(self.config)
 
 
-class _Request:
-    __slots__ = ("body", "close", "method", "path")
-
-    def __init__(self, method: bytes, path: bytes, body: bytes, close: bool) -> None:
-        self.method = method
-        self.path = path
-        self.body = body
-        self.close = close
-
-
-def parse_request(buf: bytearray) -> tuple[_Request | None, int]:
-    """One complete request from the front of ``buf`` and the bytes it used, or (None, 0) if incomplete."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        return None, 0
-    head = bytes(buf[:end]).split(b"\r\n")
-    method, path, version = [*head[0].split(b" "), b"", b""][:3]
-    length = 0
-    chunked = False
-    close = version == b"HTTP/1.0"
-    for line in head[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value.strip())
-        elif name == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-        elif name == b"connection":
-            value = value.strip().lower()
-            close = value == b"close" or (close and value != b"keep-alive")
-    start = end + 4
-    if not chunked:
-        if len(buf) < start + length:
-            return None, 0
-        return _Request(method, path, bytes(buf[start : start + length]), close), start + length
-    body = bytearray()
-    pos = start
-    while True:  # chunked request body (RFC 9112 §7.1); trailers are skipped
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            return None, 0
-        size = int(bytes(buf[pos:line_end]).split(b";")[0].strip() or b"0", 16)
-        pos = line_end + 2
-        if size == 0:
-            trailer_end = buf.find(b"\r\n", pos)
-            while trailer_end > pos:  # a trailer line; skip it
-                pos = trailer_end + 2
-                trailer_end = buf.find(b"\r\n", pos)
-            if trailer_end < 0:
-                return None, 0
-            return _Request(method, path, bytes(body), close), trailer_end + 2
-        if len(buf) < pos + size + 2:
-            return None, 0
-        body += buf[pos : pos + size]
-        pos += size + 2
-
-
 class MockProtocol(asyncio.Protocol):
     def __init__(self, state: MockState) -> None:
         self.state = state
@@ -274,7 +221,7 @@ class MockProtocol(asyncio.Protocol):
             self.state.requests += 1
             self._answer(request)
 
-    def _answer(self, request: _Request) -> None:
+    def _answer(self, request: Request) -> None:
         transport = self.transport
         assert transport is not None
         path = request.path.split(b"?", 1)[0]
@@ -376,22 +323,6 @@ class MockProtocol(asyncio.Protocol):
             self._write(tail)
         finally:
             self.state.open_streams -= 1
-
-
-def raise_nofile_limit() -> None:
-    """Thousands of held streams need thousands of descriptors: lift the soft limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def install_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
 
 
 async def serve(host: str, port: int, config: MockConfig, ready: Any = None) -> None:

@@ -203,7 +203,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "| held | opened | open s | held TTFT p99 | held errors | probe TTFT p50 | probe TTFT p99 | probe errors |"
-            " probes unanswered | peak RSS MB | ok |",
+            " upstream open 10 s after hang-up | peak RSS MB | ok |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for level in ramp["levels"]:
@@ -212,7 +212,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {level['hold_requested']} | {level['hold_opened']} | {_fmt(level['hold_open_seconds'])} |"
                 f" {_fmt(level['hold_ttft_ms'].get('p99'))} | {', '.join(level['hold_errors']) or 0} |"
                 f" {_fmt(probe['ttft_ms'].get('p50'))} | {_fmt(probe['ttft_ms'].get('p99'))} |"
-                f" {sum(probe['errors'].values())} | {probe.get('unfinished', 0)} | {_fmt(level.get('rss_mb'), 0)} |"
+                f" {sum(probe['errors'].values())} | {level.get('upstream_open_10s_after_hangup', '-')} |"
+                f" {_fmt(level.get('rss_mb'), 0)} |"
                 f" {level['ok']} |"
             )
         lines.append("")

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench import loadgen, mock_upstream, stats
-from bench.mock_upstream import MockConfig, parse_request, render
+from bench import http1, loadgen, mock_upstream, stats
+from bench.http1 import parse_request
+from bench.mock_upstream import MockConfig, render
 
 
 def _sse_data(raw: bytes) -> list[dict[str, Any]]:
@@ -61,8 +62,8 @@ def test_response_parser_survives_any_split_of_a_chunked_stream() -> None:
     raw = r.anthropic_first + b"".join(r.anthropic_deltas) + r.anthropic_tail
     expected_body = len(_sse_body(raw))
     for step in (1, 7, 4096):
-        sample = loadgen.Sample(start=0.0)
-        parser = loadgen.ResponseParser(sample, b"content_block_delta")
+        sample = http1.Sample(start=0.0)
+        parser = http1.ResponseParser(sample, b"content_block_delta")
         for i in range(0, len(raw), step):
             assert not parser.done
             parser.feed(raw[i : i + step], float(i + 1))
@@ -115,7 +116,7 @@ def _spec(port: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 async def _control(port: int, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(loadgen.build_request("127.0.0.1", port, path, {}, body).replace(b"POST", method.encode(), 1))
+    writer.write(http1.build_request("127.0.0.1", port, path, {}, body).replace(b"POST", method.encode(), 1))
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
