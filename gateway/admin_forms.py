@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from gateway.keys import claude_code_exports
 from gateway.models import ApiKey, Budget, PriceEntry, RateLimit
 
 MAX_KEY_DAYS = 3650
@@ -193,13 +194,7 @@ def claude_code_lines(*, secret: str) -> str:
     base_url = settings.LYNKR_PUBLIC_URL.rstrip("/")
     if settings.LYNKR_BASE_PATH:
         base_url += "/" + settings.LYNKR_BASE_PATH.rstrip("/")
-    return "\n".join(
-        [
-            f"export ANTHROPIC_BASE_URL={base_url}",
-            f"export ANTHROPIC_API_KEY={secret}",
-            "export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-        ]
-    )
+    return "\n".join(claude_code_exports(base_url=base_url, secret=secret))
 
 
 class KeyStatusFilter(admin.SimpleListFilter):

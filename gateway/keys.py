@@ -33,3 +33,13 @@ def key_prefix_normalize(value: str) -> str:
     if value.startswith(KEY_PREFIX):
         value = value[len(KEY_PREFIX) :]
     return KEY_PREFIX + value.split("_", 1)[0]
+
+
+def claude_code_exports(*, base_url: str, secret: str) -> list[str]:
+    """The environment Claude Code needs to use the gateway with this key: printed by ``lynkr serve`` at first
+    start and by ``lynkr setup``, and shown when a key is issued in admin."""
+    return [
+        f"export ANTHROPIC_BASE_URL={base_url}",
+        f"export ANTHROPIC_API_KEY={secret}",
+        "export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+    ]

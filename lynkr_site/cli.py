@@ -40,6 +40,7 @@ def _bootstrap() -> None:
     """First start: an admin user and one key, printed once; and the providers the environment describes."""
     from django.conf import settings
 
+    from gateway.keys import claude_code_exports
     from gateway.services import admin_bootstrap
     from providers.services import provider_sync_from_env, routing_sync_hybrid_from_env
 
@@ -82,9 +83,7 @@ def _bootstrap() -> None:
                 f"  {result.key.secret}",
                 "",
                 "  Point Claude Code at the gateway:",
-                f"    export ANTHROPIC_BASE_URL={client_url}",
-                f"    export ANTHROPIC_API_KEY={result.key.secret}",
-                "    export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+                *(f"    {line}" for line in claude_code_exports(base_url=client_url, secret=result.key.secret)),
                 "",
             ]
         ),

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.keys import claude_code_exports
 from lynkr_site import docs_config
 from lynkr_site.setup_envfile import backup_path, envfile_render, envfile_write
 from lynkr_site.setup_interactive import interactive_plan
@@ -142,9 +143,7 @@ def _report(console: Console, plan: Plan, outcome: DatabaseOutcome | None, *, ef
             f"  {outcome.key_secret}",
             "",
             "  Point Claude Code at the gateway:",
-            f"    export ANTHROPIC_BASE_URL={client_url}",
-            f"    export ANTHROPIC_API_KEY={outcome.key_secret}",
-            "    export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+            *(f"    {line}" for line in claude_code_exports(base_url=client_url, secret=outcome.key_secret)),
         ]
     console.say("\n".join(lines))
 
