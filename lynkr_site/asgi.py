@@ -1,9 +1,10 @@
 """ASGI entry point (served by Daphne): ``/mcp`` to the MCP endpoint, everything else to Django behind the
-body-size guard, via Channels' router."""
+body-size guard, via Channels' router; Django's ``/v1/`` API through its own lean handler (gateway/asgi_api.py)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lynkr_site.settings.base")
 
@@ -12,8 +13,9 @@ from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
-django_application = get_asgi_application()  # sets Django up: import the gateway's modules after this line
+django_application: Any = get_asgi_application()  # sets Django up: import the gateway's modules after this line
 
+from gateway.asgi_api import ApiASGIHandler, PathDispatch  # noqa: E402
 from gateway.asgi_limits import BodyLimitMiddleware  # noqa: E402
 from mcp_app.asgi import McpApplication, McpMount  # noqa: E402
 
@@ -21,6 +23,10 @@ if settings.LYNKR_SERVE_STATIC:
     # The admin's CSS/JS straight from the installed apps (only paths under STATIC_URL are intercepted), so a
     # laptop needs no collectstatic and no separate file server; behind a CDN/nginx set LYNKR_SERVE_STATIC=false.
     django_application = ASGIStaticFilesHandler(django_application)
+
+# The API without the browser middleware's per-request thread hops (gateway/asgi_api.py); same URLconf and views.
+api_prefixes = (f"/{settings.LYNKR_BASE_PATH}v1/", "/bench/floor/")
+django_application = PathDispatch(api_prefixes, ApiASGIHandler(), django_application)
 
 # /mcp is served before Django: the MCP SDK speaks ASGI itself and enforces its own body limit (the same
 # LYNKR_MAX_BODY_BYTES), and the endpoint authenticates before reading any body.

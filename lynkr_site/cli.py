@@ -7,7 +7,6 @@ so it runs the same in a terminal, a container and CI.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import secrets
 import signal
@@ -107,21 +106,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.LYNKR_EMBEDDED_WORKER and not args.no_worker:
         worker = subprocess.Popen([sys.executable, "-m", "lynkr_site.cli", "worker", "--embedded"])
         print(f"lynkr: started an embedded Celery worker (pid {worker.pid})", flush=True)
-    print(f"lynkr: serving on http://{host}:{port}/ (Daphne)", flush=True)
-    from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor
-    from twisted.internet import defer, reactor
+    from lynkr_site.serve import nofile_raise, serve_daphne, serve_uvicorn
 
-    from gateway.lifecycle import drain
-
-    def _graceful() -> object:
-        # Runs before Daphne's own shutdown work: in-flight requests finish (or are cancelled and clean up).
-        return defer.Deferred.fromFuture(asyncio.ensure_future(drain(settings.LYNKR_GRACEFUL_SHUTDOWN_TIMEOUT)))
-
-    reactor.addSystemEventTrigger("before", "shutdown", _graceful)  # type: ignore[attr-defined,arg-type]
+    server = args.server or settings.LYNKR_SERVER
+    nofile_raise()
+    print(f"lynkr: serving on http://{host}:{port}/ ({server.capitalize()})", flush=True)
+    run = serve_uvicorn if server == "uvicorn" else serve_daphne
     try:
-        CommandLineInterface().run(
-            ["--bind", host, "--port", str(port), "--proxy-headers", "-v", "1", "lynkr_site.asgi:application"]
-        )
+        run(host, port, access_log=settings.LYNKR_ACCESS_LOG, grace=settings.LYNKR_GRACEFUL_SHUTDOWN_TIMEOUT)
     finally:
         # Shutdown: nothing buffered is lost (usage rows, last-used times).
         writebehind_flush_all()
@@ -251,11 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lynkr", description="Lynkr LLM gateway")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the gateway under Daphne (foreground)")
+    serve = sub.add_parser("serve", help="serve the gateway under Daphne or uvicorn (foreground)")
     serve.add_argument("--host", help="listen address (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default PORT or 8080)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
     serve.add_argument("--no-worker", action="store_true", help="do not start the embedded Celery worker")
+    serve.add_argument("--server", choices=("daphne", "uvicorn"), help="ASGI server (default LYNKR_SERVER or daphne)")
     serve.add_argument("--verbose", action="store_true")
     serve.set_defaults(func=cmd_serve)
 

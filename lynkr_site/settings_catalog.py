@@ -68,6 +68,11 @@ VARIABLES: tuple[Variable, ...] = (
     _V("PORT", "server", 8080, "listen port", setting="LYNKR_PORT", lynkr=True),
     _V("LYNKR_PUBLIC_URL", "server", "", "the URL clients use; only for printed instructions",
        setting="LYNKR_PUBLIC_URL", shown="`http://HOST:PORT`"),
+    _V("LYNKR_SERVER", "server", "daphne", "ASGI server of `lynkr serve`: `daphne` or `uvicorn` (uvloop and "
+       "httptools with `pip install 'lynkr[uvicorn]'`); bench/results/ compares them", setting="LYNKR_SERVER"),
+    _V("LYNKR_ACCESS_LOG", "server", "", "the ASGI server's access log, one line per request: empty (off), `-` "
+       "(standard output) or a file path. The gateway logs its own line per model request either way",
+       setting="LYNKR_ACCESS_LOG"),
     _V("LYNKR_BASE_PATH", "server", "", "serve the API under a prefix: `gw/anthropic` gives "
        "`/gw/anthropic/v1/messages` (Claude Code keeps a base-URL path)", setting="LYNKR_BASE_PATH"),
     _V("LYNKR_ALLOWED_HOSTS", "server", ("*",), "comma list for Django's Host header check", setting="ALLOWED_HOSTS"),
@@ -123,8 +128,9 @@ VARIABLES: tuple[Variable, ...] = (
        "override)", setting="LYNKR_UPSTREAM_CONNECT_TIMEOUT"),
     _V("LYNKR_UPSTREAM_READ_TIMEOUT", "gateway", 600.0, "seconds to wait for upstream bytes; Claude Code waits 600 s "
        "too", setting="LYNKR_UPSTREAM_READ_TIMEOUT"),
-    _V("LYNKR_UPSTREAM_MAX_CONNECTIONS", "gateway", 200, "connection pool size of the shared upstream client, per "
-       "process", setting="LYNKR_UPSTREAM_MAX_CONNECTIONS"),
+    _V("LYNKR_UPSTREAM_MAX_CONNECTIONS", "gateway", 1000, "connection pool size of the shared upstream client, per "
+       "process: one per open stream; when it is full new requests get 529 `overloaded_error`",
+       setting="LYNKR_UPSTREAM_MAX_CONNECTIONS"),
     _V("LYNKR_KEY_CACHE_TTL", "gateway", 5.0, "seconds a key lookup is cached per process: the longest a revoked key "
        "keeps working anywhere", setting="LYNKR_KEY_CACHE_TTL"),
     _V("LYNKR_ROUTING_POLL", "gateway", 1.0, "seconds between checks of the routing version (a change made in admin "

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from gateway import health, observability, views
 from gateway.api import api
+from gateway.bench_floor import floor_urlpatterns
 
 prefix = settings.LYNKR_BASE_PATH
 
@@ -20,6 +21,8 @@ urlpatterns = [
     path(f"{prefix}v1/", api.urls),
     re_path(rf"^{prefix}v1(/.*)?$", views.api_not_found),
 ]
+# The benchmark's FLOOR endpoint, only when LYNKR_BENCH_FLOOR=1 (bench/README.md); nothing otherwise.
+urlpatterns += floor_urlpatterns()
 if prefix:
     urlpatterns.insert(1, path(prefix, views.root))
 

@@ -19,6 +19,10 @@ CSRF_TRUSTED_ORIGINS = E.get_list("LYNKR_CSRF_TRUSTED_ORIGINS", [])
 LYNKR_HOST = E.listen_host()
 LYNKR_PORT = E.get_int("PORT", 8080, minimum=1, maximum=65535)
 LYNKR_PUBLIC_URL = E.get_str("LYNKR_PUBLIC_URL", "") or f"http://{LYNKR_HOST}:{LYNKR_PORT}"
+# `lynkr serve`'s ASGI server (lynkr_site/serve.py); bench/results/ has the measured comparison.
+LYNKR_SERVER = E.get_choice("LYNKR_SERVER", "daphne", ("daphne", "uvicorn"))
+# The ASGI server's per-request access log: "" (off), "-" (standard output) or a file path.
+LYNKR_ACCESS_LOG = E.get_str("LYNKR_ACCESS_LOG", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -140,7 +144,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LYNKR_MAX_BODY_BYTES
 LYNKR_UPSTREAM_CONNECT_TIMEOUT = E.get_float("LYNKR_UPSTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 # The CLI waits up to 600 s for an answer (X-Stainless-Timeout: 600), so must we.
 LYNKR_UPSTREAM_READ_TIMEOUT = E.get_float("LYNKR_UPSTREAM_READ_TIMEOUT", 600.0, minimum=1.0)
-LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 200, minimum=1)
+# One per open upstream stream: as many as LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD admits, so the pool never refuses
+# a request the shedder let in (a full pool answers 529 overloaded_error).
+LYNKR_UPSTREAM_MAX_CONNECTIONS = E.get_int("LYNKR_UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
 # Seconds of upstream silence after which a streaming client gets an Anthropic `ping` event.
 LYNKR_STREAM_PING_INTERVAL = E.get_float("LYNKR_STREAM_PING_INTERVAL", 10.0, minimum=0.05)
 LYNKR_KEY_CACHE_TTL = E.get_float("LYNKR_KEY_CACHE_TTL", 5.0, minimum=0.0)

@@ -60,17 +60,20 @@ async def _run(server: LynkrServer) -> tuple[list[str], list[str], list[int], in
     return [r[0] for r in results], [r[1] for r in results], ready_codes, refused
 
 
-def test_sigterm_drains_streams_and_bills_each_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_name", ["daphne", "uvicorn"])
+def test_sigterm_drains_streams_and_bills_each_once(tmp_path: Path, server_name: str) -> None:
     with MockAnthropicUpstream() as upstream:
         for n in range(STREAMS):
             upstream.enqueue(ScriptedResponse(events=stream_events("up", [{"type": "text", "text": f"answer {n} " * 4}],
                                                                     "end_turn", 10), chunk_delay=0.3))  # fmt: skip
-        server = LynkrServer(data_dir=tmp_path / "lynkr", env_extra={"MODEL_PROVIDER": "azure-anthropic",
-                             "AZURE_ANTHROPIC_ENDPOINT": upstream.url}).start()  # fmt: skip
+        env = {"MODEL_PROVIDER": "azure-anthropic", "AZURE_ANTHROPIC_ENDPOINT": upstream.url}
+        env["LYNKR_SERVER"] = server_name
+        server = LynkrServer(data_dir=tmp_path / "lynkr", env_extra=env).start()
         ids, bodies, ready_codes, refused = asyncio.run(_run(server))
         assert server.process is not None
         exit_code = server.process.wait(timeout=30)
     assert exit_code == 0, server.log()[-3000:]
+    assert f"({server_name.capitalize()})" in server.log()
     assert all(body.rstrip().endswith('data: {"type":"message_stop"}') for body in bodies)  # every stream completed
     assert ready_codes and all(code == 503 for code in ready_codes), ready_codes
     assert refused >= 1

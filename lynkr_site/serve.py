@@ -1,0 +1,89 @@
+"""``lynkr serve``'s ASGI servers: Daphne (the default) or uvicorn, one process, same application.
+
+Both drain in-flight requests on SIGTERM before the process stops (gateway/lifecycle.py) and flush buffered usage
+after; the caller (lynkr_site/cli.py) does the set-up and the final flush. bench/results/ holds the measured
+comparison (Daphne, uvicorn with uvloop + httptools, granian) that made uvicorn worth offering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+from typing import Any
+
+SERVERS = ("daphne", "uvicorn")
+
+
+def nofile_raise() -> int:
+    """Lift the soft open-files limit to the hard one: every held stream costs two descriptors (the client's and the
+    upstream's), and the usual soft limit of 1,024 would cap a process near 500 streams. Returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            return soft
+    return soft
+
+
+def daphne_argv(host: str, port: int, access_log: str) -> list[str]:
+    # Verbosity 0: Daphne's access log is written per request on the event loop; it is on only when asked for
+    # (LYNKR_ACCESS_LOG), since the gateway's own per-request log line already carries the request id and outcome.
+    argv = ["--bind", host, "--port", str(port), "--proxy-headers", "-v", "0"]
+    if access_log:
+        argv += ["--access-log", access_log]
+    return [*argv, "lynkr_site.asgi:application"]
+
+
+def serve_daphne(host: str, port: int, *, access_log: str, grace: float) -> None:
+    from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor
+    from twisted.internet import defer, reactor
+
+    from gateway.lifecycle import drain
+
+    def _graceful() -> object:
+        # Runs before Daphne's own shutdown work: in-flight requests finish (or are cancelled and clean up).
+        return defer.Deferred.fromFuture(asyncio.ensure_future(drain(grace)))
+
+    reactor.addSystemEventTrigger("before", "shutdown", _graceful)  # type: ignore[attr-defined,arg-type]
+    CommandLineInterface().run(daphne_argv(host, port, access_log))
+
+
+def serve_uvicorn(host: str, port: int, *, access_log: str, grace: float) -> None:
+    """uvicorn with uvloop and httptools when installed (``pip install 'lynkr[uvicorn]'``), else asyncio and h11."""
+    import uvicorn
+
+    from gateway.lifecycle import drain
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            await drain(grace)  # new requests get 503 from here on; in-flight ones finish or are cancelled and billed
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        "lynkr_site.asgi:application",
+        host=host,
+        port=port,
+        loop="auto",
+        http="auto",
+        lifespan="off",  # Channels' ProtocolTypeRouter has no lifespan handler
+        access_log=bool(access_log),
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        timeout_graceful_shutdown=int(grace) + 15,
+        backlog=4096,
+        log_config=None,  # Django's LOGGING already configured the root logger
+    )
+    # uvicorn re-raises the signal that stopped it once it has shut down, with the handlers it found restored; under
+    # Python's defaults that kills the process (SIGTERM) or raises KeyboardInterrupt (SIGINT) before `lynkr serve`
+    # flushes the usage buffer. Handlers that do nothing make that re-raise harmless.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _ignore)
+    _Server(config).run()
+
+
+def _ignore(signum: int, frame: object) -> None:
+    return None

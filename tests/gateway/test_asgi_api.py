@@ -1,0 +1,129 @@
+"""The API's lean ASGI handler: /v1/ without the browser middleware and without a thread per request; everything
+else keeps Django's full stack."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.asgi_api import API_MIDDLEWARE, ApiASGIHandler, PathDispatch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _call(
+    app: Any, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *(headers or [])], "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected (Django cancels this once the answer is sent)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], {k.lower(): v for k, v in start["headers"]}, body
+
+
+async def test_api_paths_skip_the_browser_middleware_admin_keeps_it() -> None:
+    from lynkr_site.asgi import application
+
+    status, headers, body = await _call(application, "/v1/models")
+    assert status == 401  # no key: the API's own answer, Anthropic-shaped
+    assert orjson.loads(body)["error"]["type"] == "authentication_error"
+    assert b"request-id" in headers  # the request-id middleware still runs
+    assert b"x-frame-options" not in headers  # XFrameOptionsMiddleware did not
+    assert b"cross-origin-opener-policy" not in headers  # nor SecurityMiddleware
+
+    status, headers, _ = await _call(application, "/admin/login/")
+    assert status == 200
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert b"csrftoken" in headers.get(b"set-cookie", b"")  # CSRF middleware ran: the admin keeps the full stack
+
+
+async def test_framework_errors_under_v1_stay_anthropic_shaped() -> None:
+    from lynkr_site.asgi import application
+
+    status, headers, body = await _call(application, "/v1/messages", method="GET")
+    assert status == 405
+    assert orjson.loads(body)["error"]["type"] == "invalid_request_error"
+    assert headers[b"allow"] == b"POST"
+
+
+@pytest.mark.parametrize(("handler", "started_per_request"), [("api", 0), ("django", 2)])
+async def test_no_thread_is_started_per_request(
+    handler: str, started_per_request: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.asgi import get_asgi_application
+
+    app = ApiASGIHandler() if handler == "api" else get_asgi_application()
+    for _ in range(3):  # warm-up: asgiref's one shared sync thread may start once
+        await _call(app, "/v1/models")
+    started = 0
+    original = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        nonlocal started
+        started += 1
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for _ in range(20):
+        await _call(app, "/v1/models")
+    # Django's own handler (the control) starts a thread per request for its ThreadSensitiveContext, and another
+    # to shut that executor down; the API's handler starts none.
+    assert started == 20 * started_per_request
+
+
+def test_middleware_that_is_not_async_capable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.asgi_api as module
+
+    monkeypatch.setattr(module, "API_MIDDLEWARE", ("django.middleware.common.CommonMiddleware",))
+    CommonMiddleware = __import__("django.middleware.common", fromlist=["CommonMiddleware"]).CommonMiddleware
+    monkeypatch.setattr(CommonMiddleware, "async_capable", False, raising=False)
+    with pytest.raises(TypeError, match="not async-capable"):
+        ApiASGIHandler()
+    assert API_MIDDLEWARE == ("gateway.middleware.RequestIdMiddleware",)
+
+
+async def test_path_dispatch_by_prefix() -> None:
+    seen: list[str] = []
+
+    def app(name: str) -> Any:
+        async def handle(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            seen.append(name)
+
+        return handle
+
+    dispatch = PathDispatch(("/v1/", "/bench/floor/"), app("api"), app("default"))
+    for path in ("/v1/messages", "/bench/floor/v1/messages", "/v1", "/admin/", "/v10/x"):
+        await dispatch({"type": "http", "path": path}, _never_receive, _never_send)
+    await dispatch({"type": "websocket", "path": "/v1/x"}, _never_receive, _never_send)
+    assert seen == ["api", "api", "default", "default", "default", "default"]
+
+
+async def _never_receive() -> dict[str, Any]:
+    raise AssertionError("not called")
+
+
+async def _never_send(message: dict[str, Any]) -> None:
+    raise AssertionError("not called")

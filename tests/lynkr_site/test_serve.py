@@ -1,0 +1,36 @@
+"""lynkr serve's server helpers: Daphne's arguments, the open-files limit."""
+
+from __future__ import annotations
+
+import resource
+
+import pytest
+
+from lynkr_site.serve import daphne_argv, nofile_raise
+
+
+def test_daphne_has_no_access_log_unless_asked() -> None:
+    argv = daphne_argv("127.0.0.1", 8080, "")
+    assert argv[argv.index("-v") + 1] == "0"  # -v 1 would write Daphne's access line for every request
+    assert "--access-log" not in argv
+    assert argv[-1] == "lynkr_site.asgi:application"
+
+
+def test_daphne_access_log_when_configured() -> None:
+    argv = daphne_argv("0.0.0.0", 9000, "-")
+    assert argv[argv.index("--access-log") + 1] == "-"
+    assert argv[argv.index("--port") + 1] == "9000"
+
+
+def test_nofile_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2:
+        pytest.skip("hard limit too low to lower the soft one")
+    lowered = 1 if hard == resource.RLIM_INFINITY else hard // 2
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(lowered, 64), hard))
+    try:
+        new = nofile_raise()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == new
+        assert new == (hard if hard != resource.RLIM_INFINITY else 65536)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
