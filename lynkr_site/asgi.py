@@ -4,7 +4,7 @@ body-size guard, via Channels' router; Django's ``/v1/`` API through its own lea
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lynkr_site.settings.base")
 
@@ -17,7 +17,10 @@ django_application: Any = get_asgi_application()  # sets Django up: import the g
 
 from gateway.asgi_api import ApiASGIHandler, PathDispatch  # noqa: E402
 from gateway.asgi_limits import BodyLimitMiddleware  # noqa: E402
-from mcp_app.asgi import McpApplication, McpMount  # noqa: E402
+from mcp_app.mount import LazyApp, McpMount  # noqa: E402
+
+if TYPE_CHECKING:
+    from mcp_app.asgi import McpApplication
 
 if settings.LYNKR_SERVE_STATIC:
     # The admin's CSS/JS straight from the installed apps (only paths under STATIC_URL are intercepted), so a
@@ -30,7 +33,15 @@ django_application = PathDispatch(api_prefixes, ApiASGIHandler(), django_applica
 
 # /mcp is served before Django: the MCP SDK speaks ASGI itself and enforces its own body limit (the same
 # LYNKR_MAX_BODY_BYTES), and the endpoint authenticates before reading any body.
-mcp_application = McpApplication()
+
+
+def _mcp_application() -> McpApplication:
+    from mcp_app.asgi import McpApplication  # the MCP SDK: imported on the first /mcp request (mcp_app/mount.py)
+
+    return McpApplication()
+
+
+mcp_application = LazyApp(_mcp_application)
 application = ProtocolTypeRouter(
     {"http": McpMount(mcp_application, BodyLimitMiddleware(django_application, settings.LYNKR_MAX_BODY_BYTES))}
 )

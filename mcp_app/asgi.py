@@ -38,15 +38,13 @@ from gateway.lifecycle import request_track
 from gateway.logcontext import log_context_clear, log_context_set
 from gateway.shedding import shed_check
 from mcp_app.endpoint import CALLER_SCOPE_KEY, mcp_server_build
+from mcp_app.mount import McpMount, mcp_path
 from workspace.context import tool_caller_resolve
+
+__all__ = ["McpApplication", "McpMount", "mcp_path"]
 
 # Loosely typed on purpose: the apps mounted here (Django's, gateway/asgi_limits.py) type scope as a plain dict.
 AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-
-def mcp_path() -> str:
-    """Under the same prefix as /v1 (LYNKR_BASE_PATH), e.g. ``/mcp`` or ``/gw/mcp``."""
-    return f"/{settings.LYNKR_BASE_PATH}mcp"
 
 
 class ManagerHost:
@@ -198,19 +196,3 @@ class McpApplication:
         request_track()  # a tool call in flight gets the graceful-shutdown grace period, like a model request
         manager = await self.host.manager()
         await manager.handle_request({**scope, CALLER_SCOPE_KEY: caller}, receive, send)
-
-
-class McpMount:
-    """Routes ``/mcp`` (and ``/mcp/``) to the MCP app and every other request to ``fallback`` (Django)."""
-
-    def __init__(self, mcp: AsgiApp, fallback: AsgiApp) -> None:
-        self.mcp = mcp
-        self.fallback = fallback
-        path = mcp_path()
-        self.paths = frozenset({path, path + "/"})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") in self.paths:
-            await self.mcp(scope, receive, send)
-        else:
-            await self.fallback(scope, receive, send)

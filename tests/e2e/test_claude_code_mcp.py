@@ -144,6 +144,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model: ScriptedModel) -> It
             "AZURE_ANTHROPIC_API_KEY": "upstream-secret",
             "API_RETRY_MAX_RETRIES": "0",
             "WORKSPACE_ROOT": str(repo),  # bootstrapped as workspace "default", open to every user
+            "LYNKR_ACCESS_LOG": "-",  # Daphne's access lines: every /mcp request's status, checked below
         },
     ).start()
     try:

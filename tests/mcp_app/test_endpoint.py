@@ -55,7 +55,7 @@ async def app() -> AsyncIterator[Any]:
     from lynkr_site.asgi import application, mcp_application
 
     yield application
-    await mcp_application.host.aclose()  # the SDK manager's task belongs to this test's event loop
+    await mcp_application.get().host.aclose()  # the SDK manager's task belongs to this test's event loop
 
 
 def _http(app: Any, headers: dict[str, str] | None = None) -> httpx2.AsyncClient:
@@ -268,7 +268,7 @@ async def test_the_manager_restarts_after_close(app: Any, world: dict[str, str])
 
     async with mcp_session(app, world["alice"]) as session:
         assert (await session.call_tool("fs_read", {"path": "README.md"})).is_error is False
-    await mcp_application.host.aclose()
+    await mcp_application.get().host.aclose()
     async with mcp_session(app, world["alice"]) as session:
         assert (await session.call_tool("fs_read", {"path": "README.md"})).is_error is False
 
