@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/lynkr
 
 .PHONY: run test lint typecheck test-sqlite test-postgres install install-dev clean bench
@@ -19,6 +20,11 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(RUN_STAMP)
+
+# The benchmark's extra: uvloop, httptools and granian for the ASGI server comparison (bench/README.md).
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@ $(DEV_STAMP) $(RUN_STAMP)
 
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
@@ -57,6 +63,6 @@ test-postgres:
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-## make bench: the hot-path benchmark against LiteLLM (bench/README.md; about 25 minutes, on a quiet machine).
-bench: install-dev
+## make bench: the hot-path benchmark against LiteLLM (bench/README.md; 30-45 minutes, on a quiet machine).
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py

@@ -1,4 +1,6 @@
-"""Serve Lynkr's ASGI app under uvicorn or granian for the server comparison (``lynkr serve`` is Daphne only).
+"""Serve Lynkr's ASGI app under granian (or uvicorn) for the server comparison; the harness runs Daphne and uvicorn
+through ``lynkr serve --server daphne|uvicorn`` itself and uses this script for granian, which ``lynkr serve`` does not
+offer (the comparison is in bench/results/).
 
 Does what ``lynkr serve`` does before it hands over to Daphne (Django set-up, providers from the environment, first-
 start bootstrap), then runs the same ``lynkr_site.asgi:application`` in one process/worker:

@@ -277,8 +277,8 @@ class LynkrSetup:
             raise RuntimeError(f"unexpected `lynkr keys create` output: {out.stdout!r}")
 
     def argv(self) -> list[str]:
-        if self.server == "daphne":
-            return [str(VENV_BIN / "lynkr"), "serve", "--no-worker"]
+        if self.server in ("daphne", "uvicorn"):
+            return [str(VENV_BIN / "lynkr"), "serve", "--no-worker", "--server", self.server]
         return [sys.executable, str(BENCH / "serve_asgi.py"), "--server", self.server, "--port", str(self.port)]
 
 

@@ -16,12 +16,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from gateway.db import db_async
@@ -149,20 +149,35 @@ usage_buffer = UsageBuffer()
 
 
 def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str], Session]:
-    wanted = {(r.user_id, r.session) for r in rows if r.session and r.user_id and r.kind == "request"}
-    wanted |= {(t.user_id, t.session) for t in turns}
-    found: dict[tuple[int, str], Session] = {}
-    for user_id, external in wanted:
-        mine = [r for r in rows if r.session == external and r.user_id == user_id]
-        theirs = [t for t in turns if t.session == external and t.user_id == user_id]
-        first = min([r.created_at for r in mine] + [t.created_at for t in theirs])
-        key = mine[0].key_id if mine else None
-        session, _ = Session.objects.get_or_create(
+    """The batch's sessions, created on first sight: one read for those that exist, then one upsert per new one."""
+    first: dict[tuple[int, str], datetime] = {}
+    key: dict[tuple[int, str], int | None] = {}
+    wanted: set[tuple[int, str]] = set()
+    for r in rows:
+        if r.session and r.user_id:
+            name = (r.user_id, r.session)
+            first[name] = min(first.get(name, r.created_at), r.created_at)
+            key.setdefault(name, r.key_id)  # the first row's key, as the batch lists them
+            if r.kind == "request":
+                wanted.add(name)
+    for t in turns:
+        name = (t.user_id, t.session)
+        first[name] = min(first.get(name, t.created_at), t.created_at)
+        wanted.add(name)
+    if not wanted:
+        return {}
+    found = {
+        (s.user_id, s.external_id): s
+        for s in Session.objects.filter(user_id__in={u for u, _ in wanted}, external_id__in={e for _, e in wanted})
+        if (s.user_id, s.external_id) in wanted
+    }
+    for user_id, external in wanted - found.keys():
+        name = (user_id, external)
+        found[name], _ = Session.objects.get_or_create(  # another process may create it first: get_or_create copes
             user_id=user_id,
             external_id=external,
-            defaults={"api_key_id": key, "started_at": first, "last_seen_at": first},
+            defaults={"api_key_id": key.get(name), "started_at": first[name], "last_seen_at": first[name]},
         )
-        found[(user_id, external)] = session
     return found
 
 
@@ -188,6 +203,8 @@ def _drop_dangling(rows: list[UsageRow], turns: list[TurnRow]) -> list[TurnRow]:
 
 @transaction.atomic
 def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
+    """Write one flush. The work is per flush, not per row (it shares a database thread, and the GIL, with the event
+    loop): a few queries per flush and per session whatever the number of rows, each turn's history hashed once."""
     turns = _drop_dangling(rows, turns)
     sessions = _sessions(rows, turns)
     records = [
@@ -222,39 +239,138 @@ def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
     )
     fresh = [r for r in records if r.record_id not in existing]
     UsageRecord.objects.bulk_create(fresh, ignore_conflicts=True)
+    _count_requests(fresh)
+    _write_turns(turns, sessions)
+
+
+# Session.cost_usd is numeric(14, 6). PostgreSQL rounds every assignment to it (half away from zero), so the
+# per-row "cost_usd + x" updates this one replaces rounded each request's cost (often 7-8 decimals: a price per
+# million tokens times a token count) before adding it; SQLite has no fixed-point type and keeps a float. Rounding
+# each cost the way the backend did keeps the counter as it was, and independent of how rows fall into flushes.
+_SESSION_COST_STEP = Decimal("0.000001")
+
+
+def _count_requests(fresh: list[UsageRecord]) -> None:
+    """Add the flush's new requests to their sessions: one UPDATE per session, relative (F()) so that writers in
+    other processes add up; ``last_seen_at`` is the latest request of the flush, as the per-row updates left it."""
+    rounded = connection.vendor != "sqlite"
+    counts: dict[int, tuple[int, Decimal, datetime]] = {}
     for record in fresh:
-        if record.kind == "request" and record.session is not None:
-            Session.objects.filter(pk=record.session.pk).update(
-                requests=F("requests") + 1,
-                cost_usd=F("cost_usd") + (record.cost_usd or 0),
-                last_seen_at=record.created_at,
-            )
-    for turn in turns:
+        if record.kind != "request" or record.session is None:
+            continue
+        cost = record.cost_usd or Decimal(0)
+        if rounded:
+            cost = cost.quantize(_SESSION_COST_STEP, rounding=ROUND_HALF_UP)
+        requests, total, seen = counts.get(record.session.pk, (0, Decimal(0), record.created_at))
+        counts[record.session.pk] = (requests + 1, total + cost, max(seen, record.created_at))
+    for session_id, (requests, total, seen) in counts.items():
+        Session.objects.filter(pk=session_id).update(
+            requests=F("requests") + requests, cost_usd=F("cost_usd") + total, last_seen_at=seen
+        )
+
+
+# How many earlier turns of its session a new turn is compared with, the longest histories first.
+_CANDIDATES = 50
+
+
+def _write_turns(turns: list[TurnRow], sessions: dict[tuple[int, str], Session]) -> None:
+    """Claude Code resends the whole history each turn: store only what is new since the turn whose history this one
+    continues (a title call or a subagent in the same session is another conversation). Turns are taken in time
+    order, each compared with the session's earlier turns: those in the database and those earlier in this flush."""
+    known = set(Turn.objects.filter(request_id__in={t.request_id for t in turns}).values_list("request_id", flat=True))
+    new: list[TurnRow] = []
+    longest: dict[int, int] = {}
+    for turn in sorted(turns, key=lambda t: t.created_at):
+        if turn.request_id in known:  # written by an earlier flush (this one is a retry) or listed twice
+            continue
+        known.add(turn.request_id)
+        new.append(turn)
+        session_id = sessions[(turn.user_id, turn.session)].pk
+        longest[session_id] = max(longest.get(session_id, 0), len(turn.messages))
+    histories: dict[int, _History] = {}
+    objects: list[Turn] = []
+    for turn in new:
         session = sessions[(turn.user_id, turn.session)]
+        history = histories.get(session.pk)
+        if history is None:
+            history = histories[session.pk] = _History(session.pk, longest[session.pk])
         count = len(turn.messages)
-        previous = _previous_count(session, turn.messages)
-        # Claude Code resends the whole history each turn: store only what is new since the turn whose history this
-        # one continues (a title call or a subagent in the same session is another conversation).
-        Turn.objects.get_or_create(
-            request_id=turn.request_id,
-            defaults={"session": session, "created_at": turn.created_at, "new_messages": turn.messages[previous:],
-                      "response": turn.response, "message_count": count,
-                      "history_hash": history_hash(turn.messages, count)},
-        )  # fmt: skip
+        candidates = history.candidates(count)
+        digests = _prefix_hashes(turn.messages, {c for c, digest in candidates if digest} | {count})
+        previous = next((c for c, digest in candidates if digest and digests[c] == digest), 0)
+        history.add(count, digests[count])
+        objects.append(
+            Turn(
+                session=session,
+                request_id=turn.request_id,
+                created_at=turn.created_at,
+                new_messages=turn.messages[previous:],
+                response=turn.response,
+                message_count=count,
+                history_hash=digests[count],
+            )
+        )
+    # request_id is unique: a turn another process wrote meanwhile is skipped, never doubled.
+    Turn.objects.bulk_create(objects, ignore_conflicts=True)
+
+
+class _History:
+    """The earlier turns of one session a new turn may continue, as (message count, history hash), longest first and
+    newest first among equals: the database's, read once per flush, then this flush's own as they are written."""
+
+    def __init__(self, session_id: int, longest: int) -> None:
+        self._session_id = session_id
+        self._stored = {longest: self._read(longest)}
+        # Fewer rows than asked for: all of the session's turns up to the flush's longest history were read.
+        self._complete = len(self._stored[longest]) < _CANDIDATES
+        self._longest = longest
+        self._flushed: list[tuple[int, str]] = []
+
+    def _read(self, count: int) -> list[tuple[int, str]]:
+        rows = (
+            Turn.objects.filter(session_id=self._session_id, message_count__lte=count)
+            .order_by("-message_count", "-id")
+            .values_list("message_count", "history_hash")[:_CANDIDATES]
+        )
+        return [(int(c), digest) for c, digest in rows]
+
+    def candidates(self, count: int) -> list[tuple[int, str]]:
+        """The ``_CANDIDATES`` turns a history of ``count`` messages is compared with, in the order of comparison."""
+        stored = [c for c in self._stored[self._longest] if c[0] <= count]
+        if len(stored) < _CANDIDATES and not self._complete:
+            # The rows read for the flush's longest history hide some of this shorter one's (a short side call in a
+            # long session): read its own, once per length.
+            if count not in self._stored:
+                self._stored[count] = self._read(count)
+            stored = self._stored[count]
+        # This flush's turns are newer (larger ids once written) than the stored ones of the same length; the sort
+        # is stable.
+        flushed = [c for c in reversed(self._flushed) if c[0] <= count]
+        return sorted(flushed + stored, key=lambda c: -c[0])[:_CANDIDATES]
+
+    def add(self, count: int, digest: str) -> None:
+        self._flushed.append((count, digest))
 
 
 def history_hash(messages: list[Any], count: int) -> str:
+    """What ``Turn.history_hash`` stores; later turns are matched against it, so its format never changes."""
     return hashlib.sha256(orjson.dumps(messages[:count], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _previous_count(session: Session, messages: list[Any]) -> int:
-    """The longest earlier history of this session that ``messages`` starts with (0 when none)."""
-    candidates = (
-        Turn.objects.filter(session=session, message_count__lte=len(messages))
-        .order_by("-message_count", "-id")
-        .values_list("message_count", "history_hash")[:50]
-    )
-    for count, digest in candidates:
-        if digest and history_hash(messages, count) == digest:
-            return int(count)
-    return 0
+def _prefix_hashes(messages: list[Any], counts: set[int]) -> dict[int, str]:
+    """``history_hash(messages, c)`` for each c in ``counts`` (all <= len(messages)), serialising each message once
+    and hashing the longest prefix once: orjson's compact array is "[" + the items joined by "," + "]", so every
+    shorter prefix's bytes start the longer one's, and a copy of the running hash finishes each."""
+    digests: dict[int, str] = {}
+    last = max(counts)
+    running = hashlib.sha256(b"[")
+    for index in range(last + 1):
+        if index in counts:
+            prefix = running.copy()
+            prefix.update(b"]")
+            digests[index] = prefix.hexdigest()
+        if index < last:
+            if index:
+                running.update(b",")
+            running.update(orjson.dumps(messages[index], option=orjson.OPT_SORT_KEYS))
+    return digests

@@ -23,6 +23,7 @@ from gateway.wire.errors import (
     RateLimitError,
     RequestTooLargeError,
     TimeoutError_,
+    UpstreamPoolFullError,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "TimeoutError_",
+    "UpstreamPoolFullError",
     "error_response",
 ]
 

@@ -26,6 +26,7 @@ from gateway.errors import (
     InvalidRequestError,
     NotFoundError,
     OverloadedError,
+    UpstreamPoolFullError,
 )
 from gateway.logcontext import log_context_set
 from gateway.metrics import record_attempt, record_breaker, record_fallback, record_retry, record_stream_opened
@@ -132,6 +133,12 @@ async def messages_open(
             began = time.monotonic()
             try:
                 stream = await _attempt(ctx, route, body, record)
+            except UpstreamPoolFullError as exc:
+                # Our own connection pool is full: the provider is not at fault (its breaker is left alone), and
+                # another attempt, here or at the next target, would only wait on the same pool.
+                ctx.attempts.append(_attempt_info(route, plan.rule, exc.status, exc.error_type, began))
+                logger.warning("request_id=%s provider=%s: %s", ctx.request_id, route.provider.name, exc.message)
+                raise
             except GatewayError as exc:
                 ctx.attempts.append(_attempt_info(route, plan.rule, exc.status, exc.error_type, began))
                 last = exc

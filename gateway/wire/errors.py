@@ -97,6 +97,12 @@ class OverloadedError(GatewayError):
     retryable = True
 
 
+class UpstreamPoolFullError(OverloadedError):
+    """All of the gateway's upstream connections (LYNKR_UPSTREAM_MAX_CONNECTIONS) stayed busy for the connect
+    timeout: a local overload, so it is not the provider's failure (no breaker count, no retry or failover, which
+    would only wait on the same pool); the client may retry."""
+
+
 ERRORS_BY_TYPE: dict[str, type[GatewayError]] = {
     cls.error_type: cls
     for cls in (

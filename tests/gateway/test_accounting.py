@@ -293,7 +293,7 @@ def test_a_batch_is_all_or_nothing(owner: User, key_id: int, monkeypatch: pytest
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("disk full")
 
-    monkeypatch.setattr(Turn.objects, "get_or_create", broken)
+    monkeypatch.setattr(Turn.objects, "bulk_create", broken)
     usage_buffer.add([row("atomic", owner.pk, key_id, session="s")], turn("atomic", owner.pk, "s", msgs(1)))
     assert usage_buffer.flush_sync() == 0
     assert UsageRecord.objects.count() == 0 and Session.objects.count() == 0  # rolled back with the turn
