@@ -84,6 +84,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def capacity_env(args: argparse.Namespace) -> dict[str, str]:
+    """The ramp measures how many streams one process holds. Lynkr's shedding threshold and upstream pool (1000 each
+    by default: a safety limit an operator sets, docs/operations.md) would end it at 1000, so the run lifts both above
+    its highest level; ``--lynkr-env`` overrides, and the report lists what was set."""
+    levels = [int(level) for level in csv(args.ramp)]
+    if not levels or "lynkr" not in csv(args.ramp_targets):
+        return {}
+    ceiling = str(max(levels) + 500)
+    return {"LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD": ceiling, "LYNKR_UPSTREAM_MAX_CONNECTIONS": ceiling}
+
+
 def load_bodies(path: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The body as sent streaming, non-streaming (Claude Code's fallback: no ``stream`` key) and held."""
     body = json.loads(path.read_text())
@@ -136,7 +147,7 @@ def start_targets(
         found["direct"] = Target("direct", mock.port, "/v1/messages?beta=true", headers, mock, "direct")
     for server in servers if ("lynkr" in names or "floor" in names) else []:
         suffix = "" if server == "daphne" else f"-{server}"
-        extra_env = dict(item.split("=", 1) for item in args.lynkr_env)
+        extra_env = {**capacity_env(args), **dict(item.split("=", 1) for item in args.lynkr_env)}
         setup = T.LynkrSetup(server, runner.workdir / f"lynkr-{server}", mock.port, extra_env)
         setup.prepare()
         proc, seconds = T.start_lynkr(setup, runner.workdir, runner.cpu_server, probe)

@@ -150,6 +150,19 @@ def cells_table(cells: dict[str, Any], mode: str, rss: dict[str, Any]) -> list[s
     return lines
 
 
+def _settings_lines(meta: dict[str, Any]) -> list[str]:
+    """The Lynkr settings the run changed from their defaults (bench/run.py ``capacity_env``, ``--lynkr-env``)."""
+    changed = {
+        name: info["env_extra"]
+        for name, info in (meta.get("targets") or {}).items()
+        if isinstance(info, dict) and info.get("env_extra")
+    }
+    if not changed:
+        return []
+    parts = [f"{name}: " + ", ".join(f"`{k}={v}`" for k, v in env.items()) for name, env in changed.items()]
+    return ["Lynkr settings changed for this run: " + "; ".join(parts) + ".", ""]
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     lines = [f"# Hot-path benchmark {meta['date']}", ""]
@@ -169,6 +182,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"system blocks, {meta['messages']} messages). Mock: {meta['mock_config']}. "
         f"Each cell: {meta['warmup']} s warm-up + {meta['duration']} s measured, {meta['rounds']} interleaved rounds.",
         "",
+        *_settings_lines(meta),
         "Latency is the whole response; TTFT is the time to the first `content_block_delta` byte (first token). "
         "CPU columns are cores used during the measured window (1.00 = one core saturated).",
         "",

@@ -10,6 +10,7 @@ new since the session's previous turn, and the answer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 import threading
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
+from gateway.accounting_sql import rows_insert
 from gateway.db import db_async
 from gateway.models import Session, Turn, UsageRecord
 
@@ -148,8 +151,9 @@ class UsageBuffer:
 usage_buffer = UsageBuffer()
 
 
-def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str], Session]:
-    """The batch's sessions, created on first sight: one read for those that exist, then one upsert per new one."""
+def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str], int]:
+    """The ids of the batch's sessions, created on first sight: one read for those that exist, then one upsert per
+    new one."""
     first: dict[tuple[int, str], datetime] = {}
     key: dict[tuple[int, str], int | None] = {}
     wanted: set[tuple[int, str]] = set()
@@ -167,17 +171,20 @@ def _sessions(rows: list[UsageRow], turns: list[TurnRow]) -> dict[tuple[int, str
     if not wanted:
         return {}
     found = {
-        (s.user_id, s.external_id): s
-        for s in Session.objects.filter(user_id__in={u for u, _ in wanted}, external_id__in={e for _, e in wanted})
-        if (s.user_id, s.external_id) in wanted
+        (user_id, external): pk
+        for user_id, external, pk in Session.objects.filter(
+            user_id__in={u for u, _ in wanted}, external_id__in={e for _, e in wanted}
+        ).values_list("user_id", "external_id", "pk")
+        if (user_id, external) in wanted
     }
     for user_id, external in wanted - found.keys():
         name = (user_id, external)
-        found[name], _ = Session.objects.get_or_create(  # another process may create it first: get_or_create copes
+        session, _ = Session.objects.get_or_create(  # another process may create it first: get_or_create copes
             user_id=user_id,
             external_id=external,
             defaults={"api_key_id": key.get(name), "started_at": first[name], "last_seen_at": first[name]},
         )
+        found[name] = session.pk
     return found
 
 
@@ -201,45 +208,81 @@ def _drop_dangling(rows: list[UsageRow], turns: list[TurnRow]) -> list[TurnRow]:
     return [t for t in turns if t.user_id in users]
 
 
+# The columns of a usage record and of a turn, in the order of the tuples usage_write builds (rows_insert checks
+# that they are all of the model's).
+_RECORD_COLUMNS = (
+    "record_id",
+    "kind",
+    "request_id",
+    "created_at",
+    "api_key_id",
+    "user_id",
+    "session_id",
+    "provider",
+    "upstream_model",
+    "client_model",
+    "route_rule",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_type",
+    "cache_hit",
+    "stream",
+)
+_TURN_COLUMNS = ("session_id", "request_id", "created_at", "new_messages", "response", "message_count", "history_hash")
+
+
 @transaction.atomic
 def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
     """Write one flush. The work is per flush, not per row (it shares a database thread, and the GIL, with the event
-    loop): a few queries per flush and per session whatever the number of rows, each turn's history hashed once."""
+    loop): a few queries per flush and per session whatever the number of rows, each turn's history hashed once, and
+    rows inserted as tuples (no model instance, no ORM compiler: gateway/accounting_sql.py)."""
     turns = _drop_dangling(rows, turns)
     sessions = _sessions(rows, turns)
-    records = [
-        UsageRecord(
-            record_id=r.record_id,
-            kind=r.kind,
-            request_id=r.request_id,
-            created_at=r.created_at,
-            api_key_id=r.key_id,
-            user_id=r.user_id,
-            session=sessions.get((r.user_id or 0, r.session or "")),
-            provider=r.provider,
-            upstream_model=r.upstream_model,
-            client_model=r.client_model,
-            route_rule=r.route_rule,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cache_read_tokens=r.cache_read_tokens,
-            cache_write_tokens=r.cache_write_tokens,
-            cost_usd=r.cost_usd,
-            latency_ms=r.latency_ms,
-            ttft_ms=r.ttft_ms,
-            status=r.status,
-            error_type=r.error_type,
-            cache_hit=r.cache_hit,
-            stream=r.stream,
+    records: list[tuple[Any, ...]] = []
+    counted: list[tuple[UsageRow, int]] = []  # the requests with a session: the rows that move its counters
+    for r in rows:
+        session_id = sessions.get((r.user_id or 0, r.session or ""))
+        records.append(
+            (
+                r.record_id,
+                r.kind,
+                r.request_id,
+                r.created_at,
+                r.key_id,
+                r.user_id,
+                session_id,
+                r.provider,
+                r.upstream_model,
+                r.client_model,
+                r.route_rule,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+                r.cost_usd,
+                r.latency_ms,
+                r.ttft_ms,
+                r.status,
+                r.error_type,
+                r.cache_hit,
+                r.stream,
+            )
         )
-        for r in rows
-    ]
+        if r.kind == "request" and session_id is not None:
+            counted.append((r, session_id))
+    # Counters move only for records not written before (a retried flush). Only the counted ones need looking up:
+    # the insert skips every record already there, whatever its kind.
     existing = set(
-        UsageRecord.objects.filter(record_id__in=[r.record_id for r in records]).values_list("record_id", flat=True)
+        UsageRecord.objects.filter(record_id__in=[r.record_id for r, _ in counted]).values_list("record_id", flat=True)
     )
-    fresh = [r for r in records if r.record_id not in existing]
-    UsageRecord.objects.bulk_create(fresh, ignore_conflicts=True)
-    _count_requests(fresh)
+    rows_insert(model=UsageRecord, columns=_RECORD_COLUMNS, rows=records)
+    _count_requests([(r, session_id) for r, session_id in counted if r.record_id not in existing])
     _write_turns(turns, sessions)
 
 
@@ -250,19 +293,18 @@ def usage_write(*, rows: list[UsageRow], turns: list[TurnRow]) -> None:
 _SESSION_COST_STEP = Decimal("0.000001")
 
 
-def _count_requests(fresh: list[UsageRecord]) -> None:
-    """Add the flush's new requests to their sessions: one UPDATE per session, relative (F()) so that writers in
-    other processes add up; ``last_seen_at`` is the latest request of the flush, as the per-row updates left it."""
+def _count_requests(fresh: list[tuple[UsageRow, int]]) -> None:
+    """Add the flush's new requests (with their session's id) to their sessions: one UPDATE per session, relative
+    (F()) so that writers in other processes add up; ``last_seen_at`` is the latest request of the flush, as the
+    per-row updates left it."""
     rounded = connection.vendor != "sqlite"
     counts: dict[int, tuple[int, Decimal, datetime]] = {}
-    for record in fresh:
-        if record.kind != "request" or record.session is None:
-            continue
+    for record, session_id in fresh:
         cost = record.cost_usd or Decimal(0)
         if rounded:
             cost = cost.quantize(_SESSION_COST_STEP, rounding=ROUND_HALF_UP)
-        requests, total, seen = counts.get(record.session.pk, (0, Decimal(0), record.created_at))
-        counts[record.session.pk] = (requests + 1, total + cost, max(seen, record.created_at))
+        requests, total, seen = counts.get(session_id, (0, Decimal(0), record.created_at))
+        counts[session_id] = (requests + 1, total + cost, max(seen, record.created_at))
     for session_id, (requests, total, seen) in counts.items():
         Session.objects.filter(pk=session_id).update(
             requests=F("requests") + requests, cost_usd=F("cost_usd") + total, last_seen_at=seen
@@ -273,7 +315,7 @@ def _count_requests(fresh: list[UsageRecord]) -> None:
 _CANDIDATES = 50
 
 
-def _write_turns(turns: list[TurnRow], sessions: dict[tuple[int, str], Session]) -> None:
+def _write_turns(turns: list[TurnRow], sessions: dict[tuple[int, str], int]) -> None:
     """Claude Code resends the whole history each turn: store only what is new since the turn whose history this one
     continues (a title call or a subagent in the same session is another conversation). Turns are taken in time
     order, each compared with the session's earlier turns: those in the database and those earlier in this flush."""
@@ -285,33 +327,33 @@ def _write_turns(turns: list[TurnRow], sessions: dict[tuple[int, str], Session])
             continue
         known.add(turn.request_id)
         new.append(turn)
-        session_id = sessions[(turn.user_id, turn.session)].pk
+        session_id = sessions[(turn.user_id, turn.session)]
         longest[session_id] = max(longest.get(session_id, 0), len(turn.messages))
     histories: dict[int, _History] = {}
-    objects: list[Turn] = []
+    objects: list[tuple[Any, ...]] = []
     for turn in new:
-        session = sessions[(turn.user_id, turn.session)]
-        history = histories.get(session.pk)
+        session_id = sessions[(turn.user_id, turn.session)]
+        history = histories.get(session_id)
         if history is None:
-            history = histories[session.pk] = _History(session.pk, longest[session.pk])
+            history = histories[session_id] = _History(session_id, longest[session_id])
         count = len(turn.messages)
         candidates = history.candidates(count)
         digests = _prefix_hashes(turn.messages, {c for c, digest in candidates if digest} | {count})
         previous = next((c for c, digest in candidates if digest and digests[c] == digest), 0)
         history.add(count, digests[count])
         objects.append(
-            Turn(
-                session=session,
-                request_id=turn.request_id,
-                created_at=turn.created_at,
-                new_messages=turn.messages[previous:],
-                response=turn.response,
-                message_count=count,
-                history_hash=digests[count],
+            (
+                session_id,
+                turn.request_id,
+                turn.created_at,
+                turn.messages[previous:],
+                turn.response,
+                count,
+                digests[count],
             )
         )
     # request_id is unique: a turn another process wrote meanwhile is skipped, never doubled.
-    Turn.objects.bulk_create(objects, ignore_conflicts=True)
+    rows_insert(model=Turn, columns=_TURN_COLUMNS, rows=objects)
 
 
 class _History:
@@ -324,7 +366,11 @@ class _History:
         # Fewer rows than asked for: all of the session's turns up to the flush's longest history were read.
         self._complete = len(self._stored[longest]) < _CANDIDATES
         self._longest = longest
+        # This flush's turns, kept in the order of comparison (longest first, newest first among equals) with their
+        # negated counts beside them for bisect: a turn takes its first _CANDIDATES instead of sorting them all, which
+        # made a flush quadratic in its turns per session.
         self._flushed: list[tuple[int, str]] = []
+        self._flushed_keys: list[int] = []
 
     def _read(self, count: int) -> list[tuple[int, str]]:
         rows = (
@@ -343,13 +389,16 @@ class _History:
             if count not in self._stored:
                 self._stored[count] = self._read(count)
             stored = self._stored[count]
-        # This flush's turns are newer (larger ids once written) than the stored ones of the same length; the sort
-        # is stable.
-        flushed = [c for c in reversed(self._flushed) if c[0] <= count]
-        return sorted(flushed + stored, key=lambda c: -c[0])[:_CANDIDATES]
+        # This flush's turns are newer (larger ids once written) than the stored ones of the same length: listed
+        # first, the sort keeps them first (it is stable, reversed or not).
+        start = bisect.bisect_left(self._flushed_keys, -count)
+        flushed = self._flushed[start : start + _CANDIDATES]
+        return sorted(flushed + stored, key=itemgetter(0), reverse=True)[:_CANDIDATES]
 
     def add(self, count: int, digest: str) -> None:
-        self._flushed.append((count, digest))
+        at = bisect.bisect_left(self._flushed_keys, -count)  # before the older turns of the same length
+        self._flushed.insert(at, (count, digest))
+        self._flushed_keys.insert(at, -count)
 
 
 def history_hash(messages: list[Any], count: int) -> str:

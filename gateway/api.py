@@ -142,9 +142,10 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
         stream.on_close = None  # from here this generator's finally bills the request, with the answer
         accumulator = Accumulator()
         try:
-            async for event in stream.events():
-                accumulator.feed_safely(event)
-                yield encode(event)
+            async for batch in stream.batches():
+                for event in batch:
+                    accumulator.feed_safely(event)
+                yield b"".join([encode(event) for event in batch])
         finally:
             await stream.aclose()
             await meter.finish(stream=stream, message=accumulator.result_or_none())

@@ -12,11 +12,16 @@ keep the full ``MIDDLEWARE`` stack.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import request_finished, request_started
+from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
 # Async-native only: a MiddlewareMixin class here would bring back the thread hops this handler exists to avoid.
@@ -42,6 +47,65 @@ class ApiASGIHandler(ASGIHandler):
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         await self.handle(scope, receive, send)
 
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Django's ``ASGIHandler.handle`` (5.2) with its two thread hops made inline calls.
+
+        Django sends ``request_started`` with ``asend`` and closes the response with ``sync_to_async(response.close)``
+        (which sends ``request_finished``): each hands its sync receivers to a thread and waits for the loop to be
+        woken, twice per request. Their receivers (``reset_queries``, ``close_old_connections``, ``close_caches``,
+        ``reset_urlconf``) act on the calling thread's own database connections, caches and urlconf; the loop
+        thread opens none (API database work runs on gateway/db.py's threads, which health-check their own
+        connections), so run here they do the same for this request at no cost. ``_signal_receivers_checked``
+        refuses an async receiver, which ``Signal.send`` could not call from the loop."""
+        try:
+            body_file = await self.read_body(receive)  # type: ignore[no-untyped-call]
+        except RequestAborted:
+            return
+        _signal_receivers_checked()
+        set_script_prefix(get_script_prefix(scope))
+        request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            assert error_response is not None  # create_request returns one or the other
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+
+        async def process_request(request: Any, send: Send) -> Any:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left while the answer was sent
+                await self.send_response(response, send)
+            return response
+
+        # As Django: a disconnect while the view runs cancels it (listen_for_disconnect first, so that its own
+        # error cannot keep process_request from being cancelled).
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            request_finished.send(sender=self.__class__)
+        else:
+            response.close()  # sends request_finished
+        body_file.close()
+
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
@@ -53,6 +117,13 @@ class ApiASGIHandler(ASGIHandler):
                 raise TypeError(f"{middleware_path} is not async-capable: it cannot serve the API's handler")
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
+
+
+def _signal_receivers_checked() -> None:
+    """An async receiver of a request signal would need ``asend`` (Django's receivers tuple carries ``is_async``)."""
+    for signal in (request_started, request_finished):
+        if any(receiver[2] for receiver in signal.receivers):
+            raise TypeError(f"an async receiver of {signal!r}: the API handler sends request signals inline")
 
 
 class PathDispatch:

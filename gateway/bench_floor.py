@@ -1,7 +1,8 @@
 """The benchmark's FLOOR: an empty django-ninja async endpoint served by the gateway's own process (bench/README.md).
 
 It parses the request body exactly as /v1/messages starts (orjson) and answers a canned Anthropic message, as JSON
-or as the same number of SSE events the mock upstream streams (``?chunks=N``), so LYNKR - FLOOR is the gateway's
+or as the same number of SSE events the mock upstream streams (``?chunks=N``) in one write, as the gateway relays
+an answer that arrives in one read, so LYNKR - FLOOR is the gateway's
 own work per request: auth, routing, translation, the upstream call and accounting. Mounted only when
 ``LYNKR_BENCH_FLOOR=1`` (read from the environment, not settings: it exists for bench/run.py alone and must never be
 switched on by a deployment's configuration file); it authenticates nothing and touches no database.
@@ -48,11 +49,9 @@ _END += _event("message_stop", {"type": "message_stop"})
 
 
 async def _events(chunks: int) -> AsyncIterator[bytes]:
-    # One ASGI body message per event, as the gateway's own SSE generator sends them.
-    yield _START
-    for _ in range(chunks):
-        yield _DELTA
-    yield _END
+    # Written as the gateway writes a stream: one ASGI body message per upstream read (gateway/upstream.py
+    # ``batches()``), and the mock sends a whole answer in one write when it has no chunk interval (the cells).
+    yield _START + _DELTA * chunks + _END
 
 
 @floor_api.post("/v1/messages")

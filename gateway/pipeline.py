@@ -186,8 +186,9 @@ async def messages_fold(stream: UpstreamStream) -> dict[str, Any]:
     """The non-streaming answer: the fold of the event stream."""
     accumulator = Accumulator()
     try:
-        async for event in stream.events():
-            accumulator.feed(event)
+        async for batch in stream.batches():
+            for event in batch:
+                accumulator.feed(event)
         return accumulator.result()
     except StreamError as exc:
         raise _error_of({"error": exc.error}) from exc

@@ -15,8 +15,28 @@ import orjson
 Event = dict[str, Any]
 
 
+# The ``event:`` line and the data field name of every event type, encoded once (encode runs per event).
+_HEADS = {
+    kind: b"event: " + kind.encode() + b"\ndata: "
+    for kind in (
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    )
+}
+
+
 def encode(event: Event) -> bytes:
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    kind = event["type"]
+    head = _HEADS.get(kind) if type(kind) is str else None
+    if head is None:
+        head = b"event: " + str(kind).encode() + b"\ndata: "
+    return head + orjson.dumps(event) + b"\n\n"
 
 
 class StreamError(Exception):
@@ -40,7 +60,9 @@ class Accumulator:
 
     def feed(self, event: Event) -> None:
         kind = event.get("type")
-        if kind == "message_start":
+        if kind == "content_block_delta":  # nearly every event: tested first
+            self._delta(int(event.get("index", 0)), event.get("delta") or {})
+        elif kind == "message_start":
             self.message = dict(event.get("message") or {})
             self.message["content"] = list(self.message.get("content") or [])
             self.usage = dict(self.message.get("usage") or {})
@@ -50,8 +72,6 @@ class Accumulator:
             while len(content) <= index:
                 content.append({})
             content[index] = dict(event.get("content_block") or {})
-        elif kind == "content_block_delta":
-            self._delta(int(event.get("index", 0)), event.get("delta") or {})
         elif kind == "content_block_stop":
             self._finish_block(int(event.get("index", 0)))
         elif kind == "message_delta":

@@ -2,8 +2,8 @@
 
 ``UpstreamStream.prefetch()`` reads ahead until the first content event (or the end, or an error, or a bounded
 wait) so the pipeline can still fail over to another target before the client has seen a byte; ``events()`` then
-replays what was read and continues live. After the first byte reaches the client a failure can only end the
-stream with an Anthropic ``error`` event.
+replays what was read and continues live (``batches()``: the same, one list per upstream read). After the first
+byte reaches the client a failure can only end the stream with an Anthropic ``error`` event.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ class UpstreamStream:
         self._started = started
         self._closed = False
         self._live = self._decode()
-        self._buffer: list[Event] = []
+        self._buffer: list[list[Event]] = []
         self._live_done = False
-        self._pending: asyncio.Future[Event] | None = None
+        self._pending: asyncio.Future[list[Event]] | None = None
         self.usage: dict[str, Any] = {}
         self.outcome = "incomplete"
         self.rule = ""
@@ -87,7 +87,7 @@ class UpstreamStream:
         """Read ahead until content starts; return the error event if the upstream failed before that.
 
         A read still pending when the wait runs out is kept (not cancelled: that would end the decoder) and
-        ``events()`` picks it up, so a slow upstream is delivered whole, only no longer replaceable."""
+        ``batches()`` picks it up, so a slow upstream is delivered whole, only no longer replaceable."""
         deadline = time.monotonic() + wait
         while True:
             remaining = deadline - time.monotonic()
@@ -100,68 +100,82 @@ class UpstreamStream:
                 return None
             pending, self._pending = self._pending, None
             try:
-                event = pending.result()
+                batch = pending.result()
             except StopAsyncIteration:
                 self._live_done = True
                 return None
-            self._buffer.append(event)
+            self._buffer.append(batch)
             if self.recorded is not None:
-                self.recorded.append(event)
-            kind = event.get("type")
-            if kind == "error":
-                return event
-            if kind in _CONTENT_EVENTS:
-                return None
+                self.recorded.extend(batch)
+            for event in batch:
+                kind = event.get("type")
+                if kind == "error":
+                    return event
+                if kind in _CONTENT_EVENTS:
+                    return None
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """The events, one list per upstream read: what arrived together is written to the client together (one
+        ASGI message, not one per event), which adds no latency and saves the server a write per event."""
         buffered, self._buffer = self._buffer, []
-        for event in buffered:
-            yield event
+        for batch in buffered:
+            yield batch
         if self._pending is not None:
             pending, self._pending = self._pending, None
             try:
-                event = await pending
+                batch = await pending
             except StopAsyncIteration:
                 self._live_done = True
             else:
                 if self.recorded is not None:
-                    self.recorded.append(event)
-                yield event
+                    self.recorded.extend(batch)
+                yield batch
         if not self._live_done:
-            async for event in self._live:
+            async for batch in self._live:
                 if self.recorded is not None:
-                    self.recorded.append(event)
+                    self.recorded.extend(batch)
+                yield batch
+
+    async def events(self) -> AsyncIterator[Event]:
+        async for batch in self.batches():
+            for event in batch:
                 yield event
 
-    async def _decode(self) -> AsyncIterator[Event]:
+    async def _decode(self) -> AsyncIterator[list[Event]]:
         finished = False
         started = False
+        batch: list[Event] = []  # decoded from the current read; an error ends it (events before it are kept)
         try:
             async for chunk in _with_pings(self._response.read_chunk, settings.LYNKR_STREAM_PING_INTERVAL):
                 if chunk is None:
                     # The upstream is silent (a model thinking, a server queueing): tell the client we are alive.
                     if started and not finished:
-                        yield {"type": "ping"}
+                        yield [{"type": "ping"}]
                     continue
                 for event in self._decoder.feed(chunk):
                     started = True
                     finished = self._observe(event) or finished
-                    yield event
+                    batch.append(event)
+                if batch:
+                    yield batch
+                    batch = []
             for event in self._decoder.flush():
                 finished = self._observe(event) or finished
-                yield event
+                batch.append(event)
             if not finished:
                 self.outcome = "truncated"
-                yield _error_event("api_error", "upstream stream ended before message_stop")
+                batch.append(_error_event("api_error", "upstream stream ended before message_stop"))
+            if batch:
+                yield batch
         except StreamError as exc:
             self.outcome = "stream_error"
-            yield {"type": "error", "error": exc.error}
+            yield [*batch, {"type": "error", "error": exc.error}]
         except UpstreamReadTimeout:
             self.outcome = "timeout"
-            yield _error_event("timeout_error", "upstream stopped sending (read timeout)")
+            yield [*batch, _error_event("timeout_error", "upstream stopped sending (read timeout)")]
         except UpstreamDisconnected as exc:
             self.outcome = "upstream_disconnect"
-            yield _error_event("api_error", exc.message)  # "upstream connection lost: <cause>"
+            yield [*batch, _error_event("api_error", exc.message)]  # "upstream connection lost: <cause>"
 
     def _observe(self, event: Event) -> bool:
         kind = event.get("type")

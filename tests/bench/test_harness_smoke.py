@@ -261,3 +261,18 @@ def test_derived_figures_without_baseline_or_peer_are_missing_not_errors() -> No
     assert "| lynkr | 1 | 250.0 |" in "\n".join(
         stats.cells_table({"lynkr": {"stream": {"1": _cell(4.0, 250, 3.2)}}}, "stream", {})
     )
+
+
+def test_the_ramp_lifts_lynkrs_capacity_limits_above_its_highest_level() -> None:
+    from bench import run
+
+    args = run.parse_args(["--ramp", "100,2500", "--ramp-targets", "lynkr,litellm"])
+    env = run.capacity_env(args)
+    assert env == {"LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD": "3000", "LYNKR_UPSTREAM_MAX_CONNECTIONS": "3000"}
+    assert run.capacity_env(run.parse_args(["--ramp", ""])) == {}
+    assert run.capacity_env(run.parse_args(["--ramp-targets", "litellm"])) == {}
+    meta = {"targets": {"lynkr": {"server": "daphne", "env_extra": env}, "litellm": {"version": "1"}}}
+    assert stats._settings_lines(meta)[0] == (
+        "Lynkr settings changed for this run: lynkr: `LOAD_SHEDDING_ACTIVE_REQUESTS_THRESHOLD=3000`, "
+        "`LYNKR_UPSTREAM_MAX_CONNECTIONS=3000`."
+    )

@@ -290,10 +290,14 @@ def test_a_turn_is_written_once(owner: User) -> None:
 
 @pytest.mark.django_db
 def test_a_batch_is_all_or_nothing(owner: User, key_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("disk full")
+    insert = accounting.rows_insert
 
-    monkeypatch.setattr(Turn.objects, "bulk_create", broken)
+    def broken(*, model: Any, **kwargs: Any) -> None:
+        if model is Turn:  # the last write of the flush: the usage records and the session are in by then
+            raise OperationalError("disk full")
+        insert(model=model, **kwargs)
+
+    monkeypatch.setattr(accounting, "rows_insert", broken)
     usage_buffer.add([row("atomic", owner.pk, key_id, session="s")], turn("atomic", owner.pk, "s", msgs(1)))
     assert usage_buffer.flush_sync() == 0
     assert UsageRecord.objects.count() == 0 and Session.objects.count() == 0  # rolled back with the turn

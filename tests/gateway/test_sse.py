@@ -63,6 +63,35 @@ def test_encode_keeps_non_ascii_and_newlines_inside_one_data_line() -> None:
     assert orjson.loads(encoded.split(b"data: ", 1)[1]) == event
 
 
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+        "some_future_event",  # not one of the pre-encoded event lines
+        7,  # not even a string: written as str() writes it
+    ],
+)
+def test_encode_of_every_event_type_is_the_plain_concatenation(kind: object) -> None:
+    event = {"type": kind, "index": 0}
+    assert encode(event) == b"event: " + str(kind).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def test_encode_of_a_str_subclass_type_writes_its_str() -> None:
+    class Kind(str):
+        def __str__(self) -> str:
+            return "shown"
+
+    event = {"type": Kind("ping")}
+    assert encode(event) == b'event: shown\ndata: {"type":"ping"}\n\n'
+
+
 def test_encoded_events_parse_back_with_the_sse_parser() -> None:
     events = [START, _block_start(0, {"type": "text", "text": ""}), {"type": "ping"}, {"type": "message_stop"}]
     parsed = SseParser().feed(b"".join(encode(e) for e in events))

@@ -20,7 +20,7 @@ import orjson
 from gateway.sse import StreamError
 from providers.adapters.common.builder import Event, EventBuilder
 from providers.adapters.openai_chat.wire import STOP_REASONS
-from providers.adapters.sse import SseParser
+from providers.adapters.sse import SseEvent, SseParser
 
 Json = dict[str, Any]
 
@@ -67,35 +67,43 @@ class ChatStreamState:
         if data.get("error") is not None:
             kind, message = error_message(data)
             return self.builder.fail(kind, message)
-        events: list[Event] = []
-        choices = data.get("choices") or []
+        choices = data.get("choices")
         if choices and isinstance(choices[0], dict):
             choice = choices[0]
-            delta = choice.get("delta") or choice.get("message") or {}
-            events += self._delta(delta)
-            if choice.get("finish_reason"):
-                self.finish_reason = str(choice["finish_reason"])
+            events = self._delta(choice.get("delta") or choice.get("message") or {})
+            finish_reason = choice.get("finish_reason")
+            if finish_reason:
+                self.finish_reason = str(finish_reason)
                 # vLLM reports the matched stop string as choice.stop_reason.
                 stop = choice.get("stop_reason")
                 if isinstance(stop, str) and stop in self.stop_sequences:
                     self.matched_stop = stop
-        elif not self.builder.started:
-            events += self.builder.start()
-        if isinstance(data.get("usage"), dict):
-            self.usage = usage_from_openai(data["usage"])
+        else:
+            events = self.builder.start()  # nothing once started
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage_from_openai(usage)
         return events
 
     def _delta(self, delta: Json) -> list[Event]:
-        events = self.builder.start()
+        builder = self.builder
+        events = [] if builder.started else builder.start()
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str):
-            events += self.builder.thinking(reasoning)
+            events += builder.thinking(reasoning)
         content = delta.get("content")
         if isinstance(content, str):
-            events += self.builder.text(content)
+            events += builder.text(content)
         elif isinstance(content, list):
             events += self._content_parts(content)
-        for position, call in enumerate(delta.get("tool_calls") or []):
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            events += self._tool_calls(tool_calls)
+        return events
+
+    def _tool_calls(self, calls: list[Any]) -> list[Event]:
+        events: list[Event] = []
+        for position, call in enumerate(calls):
             function = call.get("function") or {}
             name = function.get("name") or ""
             arguments = function.get("arguments")
@@ -152,22 +160,24 @@ class ChatSseDecoder:
     def flush(self) -> list[Event]:
         return self._events(self._parser.flush()) + self._state.done()
 
-    def _events(self, items: list[Any]) -> list[Event]:
+    def _events(self, items: list[SseEvent]) -> list[Event]:
         events: list[Event] = []
-        for item in items:
-            if self._state.builder.finished:
+        state = self._state
+        builder = state.builder
+        for _, data in items:
+            if builder.finished:
                 break
-            if item.data.strip() == "[DONE]":
-                events += self._state.done()
+            if data[:1] != "{" and data.strip() == "[DONE]":  # a chunk (the usual) cannot be the end marker
+                events += state.done()
                 continue
             try:
-                data = orjson.loads(item.data)
+                parsed = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
                 raise StreamError(
                     {"type": "api_error", "message": f"upstream sent unparsable SSE data: {exc}"}
                 ) from exc
-            if isinstance(data, dict):
-                events += self._state.chunk(data)
+            if isinstance(parsed, dict):
+                events += state.chunk(parsed)
         return events
 
 

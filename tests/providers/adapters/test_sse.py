@@ -6,9 +6,13 @@ one deliberate extension that ``flush()`` dispatches a last event not followed b
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
-from providers.adapters.sse import SseEvent, SseParser, _line_end
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from providers.adapters.sse import SseEvent, SseParser
 
 
 def _parse(chunks: list[bytes]) -> list[SseEvent]:
@@ -176,23 +180,106 @@ def test_invalid_utf8_is_replaced_not_raised() -> None:
     assert _parse([b"data: \xff\xfe ok\n\n"]) == [SseEvent("", "\ufffd\ufffd ok")]
 
 
-@pytest.mark.parametrize(
-    ("buffer", "expected"),
-    [
-        (b"", (-1, 0)),
-        (b"abc", (-1, 0)),
-        (b"ab\ncd", (2, 1)),
-        (b"ab\r\ncd", (2, 2)),
-        (b"ab\rcd", (2, 1)),
-        (b"ab\rcd\n", (2, 1)),  # CR first, not followed by LF
-        (b"ab\ncd\r", (2, 1)),  # LF first
-        (b"ab\r", (-1, 0)),  # CR last: maybe half of a CRLF
-        (b"\r\r", (0, 1)),
-    ],
-)
-def test_line_end(buffer: bytes, expected: tuple[int, int]) -> None:
-    assert _line_end(buffer) == expected
-
-
 def test_a_leading_byte_order_mark_is_ignored() -> None:
     assert _parse([b"\xef\xbb\xbfevent: message_start\ndata: {}\n\n"]) == [SseEvent("message_start", "{}")]
+
+
+def test_an_empty_feed_yields_nothing_and_changes_nothing() -> None:
+    parser = SseParser()
+    assert parser.feed(b"") == []
+    assert parser.feed(b"data: 1\n\n") == [SseEvent("", "1")]
+    assert parser.feed(b"") == []
+    assert parser.flush() == []
+
+
+def test_a_byte_order_mark_split_across_feeds_is_ignored() -> None:
+    parser = SseParser()
+    assert parser.feed(b"\xef") == []
+    assert parser.feed(b"\xbb") == []
+    assert parser.feed(b"\xbfdata: 1\n\n") == [SseEvent("", "1")]
+
+
+def test_one_read_of_many_whole_events_mixing_the_fast_and_the_general_path() -> None:
+    stream = b"data: 1\n\nevent: e\ndata: 2\n\ndata: 3\ndata: 4\n\n\n\ndata:5\n\n: c\n\ndata: 6\n\nevent: x\n"
+    parser = SseParser()
+    assert parser.feed(stream) == [
+        SseEvent("", "1"),
+        SseEvent("e", "2"),
+        SseEvent("", "3\n4"),
+        SseEvent("", "5"),
+        SseEvent("", "6"),
+    ]
+    # The pending event type must not leak into a following single-line event taken by the fast path.
+    assert parser.feed(b"data: 7\n\ndata: 8\n\n") == [SseEvent("x", "7"), SseEvent("", "8")]
+
+
+class _Reference:
+    """The spec read line by line, one ``find`` at a time: the oracle the parser's fast paths are checked against."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.buffer = b""
+        self.event = ""
+        self.data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        self.buffer += chunk
+        if not self.started:
+            if len(self.buffer) < 3 and b"\xef\xbb\xbf".startswith(self.buffer):
+                return []
+            self.started = True
+            if self.buffer.startswith(b"\xef\xbb\xbf"):
+                self.buffer = self.buffer[3:]
+        out: list[SseEvent] = []
+        while True:
+            lf, cr = self.buffer.find(b"\n"), self.buffer.find(b"\r")
+            if cr < 0 or 0 <= lf < cr:
+                index, width = lf, 1
+            elif cr + 1 < len(self.buffer):
+                index, width = cr, 2 if self.buffer[cr + 1 : cr + 2] == b"\n" else 1
+            else:
+                index = -1  # a CR at the very end may be the first half of CRLF
+            if index < 0:
+                return out
+            line, self.buffer = self.buffer[:index], self.buffer[index + width :]
+            out += self.line(line.decode("utf-8", errors="replace"))
+
+    def flush(self) -> list[SseEvent]:
+        out: list[SseEvent] = []
+        if self.buffer:
+            out += self.line(self.buffer.rstrip(b"\r").decode("utf-8", errors="replace"))
+            self.buffer = b""
+        return out + self.line("")
+
+    def line(self, line: str) -> list[SseEvent]:
+        if line == "":
+            data, self.data, event, self.event = self.data, [], self.event, ""
+            return [SseEvent(event, "\n".join(data))] if data else []
+        if not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                self.event = value
+            elif name == "data":
+                self.data.append(value)
+        return []
+
+
+_PIECES = st.sampled_from(
+    [
+        *(b"data", b"data:", b"data: ", b"event", b"event: ", b"id: 1", b":", b" ", b"x", b"{}", b"[DONE]"),
+        *(b"data: {}\n\n", b"event: e\n", b": ping\n\n"),  # whole lines and events
+        *(b"\n", b"\r", b"\r\n", b"\n\n", b"\xc3\xbc", b"\xe2\x82", b"\xff", b"\xef\xbb\xbf"),
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(_PIECES, max_size=40).map(b"".join), st.lists(st.integers(0, 64), max_size=12))
+def test_any_stream_cut_anywhere_gives_what_the_line_by_line_reading_gives(stream: bytes, cuts: list[int]) -> None:
+    positions = sorted({min(cut, len(stream)) for cut in cuts} | {0, len(stream)})
+    parser, reference = SseParser(), _Reference()
+    for start, end in itertools.pairwise(positions):
+        chunk = stream[start:end]
+        assert parser.feed(chunk) == reference.feed(chunk)  # the same events, from the same read
+    assert parser.flush() == reference.flush()
