@@ -34,3 +34,24 @@ def test_nofile_raised_to_the_hard_limit() -> None:
         assert new == (hard if hard != resource.RLIM_INFINITY else 65536)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_malloc_arenas_capped_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    from lynkr_site import serve
+
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert serve.malloc_arenas_limit() is True
+    assert calls == [(-8, 2)]  # M_ARENA_MAX
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc reads it itself: left alone
+    assert serve.malloc_arenas_limit() is False
+    assert calls == [(-8, 2)]
