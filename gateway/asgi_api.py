@@ -80,10 +80,13 @@ class ApiASGIHandler(ASGIHandler):
 
         # As Django: a disconnect while the view runs cancels it (listen_for_disconnect first, so that its own
         # error cannot keep process_request from being cancelled).
-        tasks = [
-            asyncio.create_task(self.listen_for_disconnect(receive)),
-            asyncio.create_task(process_request(request, send)),
-        ]
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        # The client leaving ends the listener with RequestAborted, possibly after this handler is gone (Daphne
+        # cancels it at shutdown): retrieve it always, so asyncio never logs it as an error nobody saw.
+        listener.add_done_callback(_outcome_retrieved)
+        tasks = [listener, asyncio.create_task(process_request(request, send))]
+        # Cancelling this handler leaves both tasks running, as Django does: at shutdown Daphne cancels the handler
+        # while gateway/lifecycle.py still drains the request task.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done():
@@ -117,6 +120,11 @@ class ApiASGIHandler(ASGIHandler):
                 raise TypeError(f"{middleware_path} is not async-capable: it cannot serve the API's handler")
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
+
+
+def _outcome_retrieved(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _signal_receivers_checked() -> None:

@@ -170,3 +170,33 @@ async def _never_receive() -> dict[str, Any]:
 
 async def _never_send(message: dict[str, Any]) -> None:
     raise AssertionError("not called")
+
+
+async def test_a_listener_ending_after_its_handler_is_gone_is_not_logged_as_an_error() -> None:
+    import gc
+
+    from django.core.exceptions import RequestAborted
+
+    from gateway.asgi_api import _outcome_retrieved
+
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        for retrieve in (False, True):
+
+            async def listener() -> None:
+                raise RequestAborted()
+
+            task = asyncio.create_task(listener())
+            if retrieve:
+                task.add_done_callback(_outcome_retrieved)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            del task
+            gc.collect()
+            # The control (no callback) is reported as "never retrieved"; with the callback nothing is.
+            assert len(reported) == (0 if retrieve else 1), reported
+            reported.clear()
+    finally:
+        loop.set_exception_handler(None)
