@@ -56,8 +56,18 @@ async def _poll() -> None:
             current = _Cache.snapshot
             if current is None or _Cache.stale or await routing_version_current() != current.version:
                 await _rebuild()
+        except RuntimeError as exc:
+            if _interpreter_exiting(exc):
+                return  # the process is stopping (its thread pools refuse work): nothing left to refresh for
+            logger.exception("routing snapshot refresh failed; keeping the previous snapshot")
         except Exception:  # a database or Redis hiccup must not kill the poller
             logger.exception("routing snapshot refresh failed; keeping the previous snapshot")
+
+
+def _interpreter_exiting(exc: RuntimeError) -> bool:
+    """concurrent.futures refuses new work once the interpreter is shutting down (or its executor was shut down);
+    under Daphne the loop still runs then, for the graceful drain."""
+    return "after shutdown" in str(exc) or "interpreter shutdown" in str(exc)
 
 
 def _ensure_poller() -> None:
