@@ -74,6 +74,7 @@ class ApiASGIHandler(ASGIHandler):
 
         async def process_request(request: Any, send: Send) -> Any:
             response = await self.run_get_response(request)
+            _body_released(request, body_file)
             with contextlib.suppress(asyncio.CancelledError):  # the client left while the answer was sent
                 await self.send_response(response, send)
             return response
@@ -120,6 +121,18 @@ class ApiASGIHandler(ASGIHandler):
                 raise TypeError(f"{middleware_path} is not async-capable: it cannot serve the API's handler")
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
+
+
+def _body_released(request: Any, body_file: Any) -> None:
+    """Free the request body once the view has answered: a streamed answer can stay open for minutes, and Django
+    would keep the body (the spooled file, and ``request.body``'s cache) until it ends, ~150 KB per open
+    Claude Code stream. Nothing reads the body after the view: middleware run before it, and the streaming body's
+    generator holds only what the view handed it."""
+    body_file.close()
+    # ``HttpRequest.body`` caches the bytes and re-wraps them as ``_stream``; with both gone a late read fails loudly
+    # (RawPostDataException) instead of seeing an empty body.
+    request.__dict__.pop("_body", None)
+    request.__dict__.pop("_stream", None)
 
 
 def _outcome_retrieved(task: asyncio.Task[Any]) -> None:

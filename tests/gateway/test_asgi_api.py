@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def _call(
-    app: Any, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+    app: Any, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b""
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
@@ -31,7 +31,7 @@ async def _call(
         nonlocal received
         if not received:
             received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # the client stays connected (Django cancels this once the answer is sent)
         return {"type": "http.disconnect"}
 
@@ -200,3 +200,36 @@ async def test_a_listener_ending_after_its_handler_is_gone_is_not_logged_as_an_e
             reported.clear()
     finally:
         loop.set_exception_handler(None)
+
+
+# A streamed answer that reports, while it streams, what its request still holds (``_released_urls`` below).
+_seen_while_streaming: list[Any] = []
+
+
+async def _streaming_view(request: Any) -> Any:
+    from django.http import StreamingHttpResponse
+
+    size = len(request.body)  # read as the API's views read it (gateway/api.py)
+
+    async def answer() -> Any:
+        from django.http.request import RawPostDataException
+
+        _seen_while_streaming.append("_body" in request.__dict__)
+        try:
+            request.body  # noqa: B018
+        except RawPostDataException:
+            _seen_while_streaming.append("late read refused")
+        yield b"read %d bytes" % size
+
+    return StreamingHttpResponse(answer())
+
+
+async def test_a_streamed_answer_does_not_keep_the_request_body(settings: Any) -> None:
+    from django.urls import path
+
+    settings.ROOT_URLCONF = type("Urls", (), {"urlpatterns": [path("v1/stream", _streaming_view)]})
+    _seen_while_streaming.clear()
+    status, _, body = await _call(ApiASGIHandler(), "/v1/stream", method="POST", body=b"x" * 80_000)
+    assert (status, body) == (200, b"read 80000 bytes")
+    # While the answer streams, the body's bytes are gone and a late read fails loudly rather than reading b"".
+    assert _seen_while_streaming == [False, "late read refused"]

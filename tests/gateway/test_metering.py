@@ -713,3 +713,25 @@ async def test_cache_off_by_default_in_tests(key: str, provider: Provider, upstr
     await post(key, HELLO)
     assert "x-lynkr-cache" not in (await post(key, HELLO)).headers
     assert len(upstream.messages_requests) == 2
+
+
+@pytest.mark.parametrize("transcript", [True, False])
+def test_a_meter_keeps_only_the_fields_it_bills_from(transcript: bool) -> None:
+    """A stream's meter lives as long as the stream: it must not keep the tools and system prompt alive with it."""
+    from typing import cast
+
+    from gateway.metering import Meter
+    from gateway.upstream import RequestContext
+    from providers.adapters.base import InboundContext
+
+    messages = [{"role": "user", "content": "hi"}]
+    body = {
+        **HELLO, "stream": True, "messages": messages, "system": "s" * 1000, "metadata": {"user_id": "u"},
+        "tools": [{"name": "Read", "input_schema": {"type": "object"}}],
+    }  # fmt: skip
+    ctx = RequestContext(request_id="req_1", key=cast(Any, None), inbound=InboundContext())
+    meter = Meter(ctx, body, {"x-claude-code-session-id": "sess-1"}, transcript=transcript)
+    expected = {"model": "claude-sonnet-5", "stream": True, "max_tokens": 64}
+    assert meter.body == ({**expected, "messages": messages} if transcript else expected)
+    assert meter.session == "sess-1"  # read from the headers and body before they were trimmed
+    assert "tools" in body  # the request's own body is left as it was
