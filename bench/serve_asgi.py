@@ -3,7 +3,8 @@ through ``lynkr serve --server daphne|uvicorn`` itself and uses this script for 
 offer (the comparison is in bench/results/).
 
 Does what ``lynkr serve`` does before it hands over to Daphne (Django set-up, providers from the environment, first-
-start bootstrap), then runs the same ``lynkr_site.asgi:application`` in one process/worker:
+start bootstrap, open-files limit, malloc arenas, frozen start-up heap), then runs the same
+``lynkr_site.asgi:application`` in one process/worker:
 
     python bench/serve_asgi.py --server uvicorn|granian --host 127.0.0.1 --port 8081
 
@@ -28,10 +29,14 @@ def main() -> int:
     from django.db import connections
 
     from lynkr_site.cli import _bootstrap, _setup
+    from lynkr_site.serve import heap_freeze, malloc_arenas_limit, nofile_raise
 
     _setup()
     _bootstrap()
     connections.close_all()
+    nofile_raise()
+    malloc_arenas_limit()
+    heap_freeze()
     print(f"lynkr: serving on http://{args.host}:{args.port}/ ({args.server})", flush=True)
     if args.server == "uvicorn":
         import uvicorn

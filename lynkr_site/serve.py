@@ -49,6 +49,25 @@ def malloc_arenas_limit(arenas: int = 2) -> bool:
     return bool(libc.mallopt(_M_ARENA_MAX, arenas))
 
 
+def heap_freeze() -> int:
+    """Import the application and every provider adapter, then move everything alive into the collector's permanent
+    generation (``gc.freeze``). A full collection walks every tracked object: with the start-up heap (~240k objects:
+    Django, pydantic schemas, the URLconf ...) in it, each one paused the event loop ~95 ms, every few thousand
+    requests, the p99 of every request in flight then; without it, ~3 ms. Start-up objects live as long as the
+    process, so the collector loses nothing it could free. Returns how many objects were frozen."""
+    import gc
+    import importlib
+
+    import lynkr_site.asgi  # noqa: F401  (the ASGI server imports the same module object by name later)
+    from providers.adapters import ADAPTERS
+
+    for target in ADAPTERS.values():  # adapters load on their first request otherwise, after the freeze
+        importlib.import_module(target.partition(":")[0])
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def daphne_argv(host: str, port: int, access_log: str) -> list[str]:
     # Verbosity 0: Daphne's access log is written per request on the event loop; it is on only when asked for
     # (LYNKR_ACCESS_LOG), since the gateway's own per-request log line already carries the request id and outcome.

@@ -1,4 +1,4 @@
-"""lynkr serve's server helpers: Daphne's arguments, the open-files limit."""
+"""lynkr serve's server helpers: Daphne's arguments, the open-files limit, malloc arenas, the frozen heap."""
 
 from __future__ import annotations
 
@@ -55,3 +55,26 @@ def test_malloc_arenas_capped_unless_the_operator_chose(monkeypatch: pytest.Monk
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc reads it itself: left alone
     assert serve.malloc_arenas_limit() is False
     assert calls == [(-8, 2)]
+
+
+def test_the_start_up_heap_is_frozen_with_the_application_and_every_adapter_loaded() -> None:
+    import gc
+    import sys
+
+    from lynkr_site import serve
+    from providers.adapters import ADAPTERS
+
+    gc.unfreeze()
+    alive_at_start = {"a": [1]}
+    try:
+        frozen = serve.heap_freeze()
+        assert frozen == gc.get_freeze_count() > 10_000  # the test process's heap, Django's included
+        assert "lynkr_site.asgi" in sys.modules
+        assert all(target.partition(":")[0] in sys.modules for target in ADAPTERS.values())
+        # Out of the collector's generations, so a full collection no longer walks it; later objects are in them.
+        created_later = {"b": [2]}
+        tracked = gc.get_objects()
+        assert not any(o is alive_at_start for o in tracked)
+        assert any(o is created_later for o in tracked)
+    finally:
+        gc.unfreeze()  # give the rest of the suite its usual collector
