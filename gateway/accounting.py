@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from gateway.accounting_sql import rows_insert
 from gateway.db import db_async
@@ -373,12 +373,7 @@ class _History:
         self._flushed_keys: list[int] = []
 
     def _read(self, count: int) -> list[tuple[int, str]]:
-        rows = (
-            Turn.objects.filter(session_id=self._session_id, message_count__lte=count)
-            .order_by("-message_count", "-id")
-            .values_list("message_count", "history_hash")[:_CANDIDATES]
-        )
-        return [(int(c), digest) for c, digest in rows]
+        return [(int(c), digest) for c, digest in history_query(self._session_id, count)]
 
     def candidates(self, count: int) -> list[tuple[int, str]]:
         """The ``_CANDIDATES`` turns a history of ``count`` messages is compared with, in the order of comparison."""
@@ -399,6 +394,16 @@ class _History:
         at = bisect.bisect_left(self._flushed_keys, -count)  # before the older turns of the same length
         self._flushed.insert(at, (count, digest))
         self._flushed_keys.insert(at, -count)
+
+
+def history_query(session_id: int, count: int) -> QuerySet[Turn, tuple[int, str]]:
+    """A session's latest ``_CANDIDATES`` turns of at most ``count`` messages, longest first, newest first among equals
+    (an index search: Turn's ``turn_session_history``)."""
+    return (
+        Turn.objects.filter(session_id=session_id, message_count__lte=count)
+        .order_by("-message_count", "-id")
+        .values_list("message_count", "history_hash")[:_CANDIDATES]
+    )
 
 
 def history_hash(messages: list[Any], count: int) -> str:

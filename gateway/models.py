@@ -83,6 +83,9 @@ class Turn(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # Each usage flush reads a session's latest turns up to a history length (gateway/accounting.py _History):
+        # without this index that sorted every turn of the session, slower with each turn of a long session.
+        indexes = [models.Index(fields=["session", "-message_count", "-id"], name="turn_session_history")]
 
 
 class UsageRecord(models.Model):

@@ -170,10 +170,11 @@ def database_config(data: Path) -> dict[str, Any]:
         )
         options.setdefault("transaction_mode", "IMMEDIATE")
         config["OPTIONS"] = options
-    else:
-        # Connections are kept per thread of the bounded database pool (gateway/db.py), so reusing them is safe.
-        config.setdefault("CONN_MAX_AGE", get_int("LYNKR_DB_CONN_MAX_AGE", 60, minimum=0))
-        config.setdefault("CONN_HEALTH_CHECKS", True)
+    # Connections are kept per thread of the bounded database pool (gateway/db.py), so reusing them is safe. SQLite
+    # too: opening one runs the init_command's PRAGMAs, and closing the last one checkpoints the WAL into the database
+    # (https://www.sqlite.org/wal.html#automatic_checkpoint), ~37 ms measured, on every usage flush.
+    config.setdefault("CONN_MAX_AGE", get_int("LYNKR_DB_CONN_MAX_AGE", 60, minimum=0))
+    config.setdefault("CONN_HEALTH_CHECKS", True)
     return config
 
 

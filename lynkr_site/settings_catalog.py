@@ -105,8 +105,8 @@ VARIABLES: tuple[Variable, ...] = (
        setting="DATABASES", secret=True, shown="SQLite in the data dir (WAL mode)"),
     _V("LYNKR_DB_METRICS", "storage", True, "count queries, errors and connections (`django_db_*` metrics) with "
        "django-prometheus's database wrappers", setting="DATABASES"),
-    _V("LYNKR_DB_CONN_MAX_AGE", "storage", 60, "seconds a PostgreSQL connection is kept by each thread of the "
-       "database pool", setting="DATABASES"),
+    _V("LYNKR_DB_CONN_MAX_AGE", "storage", 60, "seconds a database connection (PostgreSQL or SQLite) is kept by "
+       "each thread of the database pool; 0 opens one per call", setting="DATABASES"),
     _V("LYNKR_DB_THREADS", "storage", 8, "threads for the gateway's database work: at most this many connections "
        "per process", setting="LYNKR_DB_THREADS"),
     _V("GRACEFUL_SHUTDOWN_TIMEOUT", "storage", 30000, "ms in-flight requests get to finish on SIGTERM; then they are "

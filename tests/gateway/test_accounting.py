@@ -326,3 +326,16 @@ async def test_async_flush_and_batch_kick(owner: User, key_id: int, settings: An
         await asyncio.sleep(0.02)
     assert await sync_to_async(UsageRecord.objects.count)() == 3
     assert await usage_buffer.flush() == 0
+
+
+@pytest.mark.django_db
+def test_a_flush_reads_a_sessions_history_through_its_index(owner: User) -> None:
+    """The history read must not sort every turn of the session: in a long session (the benchmark's soak wrote
+    100k turns to one) that made each flush slower than the last and starved the event loop of its core."""
+    from django.db import connection
+
+    session = Session.objects.create(user=owner, external_id="long-session")
+    index = {i.name: i for i in Turn._meta.indexes}["turn_session_history"]
+    assert index.fields == ["session", "-message_count", "-id"]  # the read's filter, then its order
+    if connection.vendor == "sqlite":  # PostgreSQL's planner may scan a table this small whatever the indexes
+        assert "USING INDEX turn_session_history" in accounting.history_query(session.id, 4).explain()

@@ -66,6 +66,19 @@ def test_database_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert "DATABASE_URL" in str(caught.value) and "secretpw" not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["", "sqlite:////abs/path.sqlite3", "postgres://u:pw@db:5432/lynkr"])
+def test_database_connections_are_kept_per_thread_on_every_backend(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite included: closing its last connection checkpoints the WAL, which every usage flush paid for."""
+    monkeypatch.delenv("LYNKR_DB_CONN_MAX_AGE", raising=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    config = E.database_config(tmp_path)
+    assert (config["CONN_MAX_AGE"], config["CONN_HEALTH_CHECKS"]) == (60, True)
+    monkeypatch.setenv("LYNKR_DB_CONN_MAX_AGE", "0")
+    assert E.database_config(tmp_path)["CONN_MAX_AGE"] == 0
+
+
 def _lynkr(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LYNKR_", "DATABASE_URL", "REDIS_URL", "DJANGO_"))}
     base.update({"LYNKR_DATA_DIR": str(tmp_path / "data"), "LYNKR_ENV_FILE": "/nonexistent", **env})
