@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
 import orjson
 from django.conf import settings
 from django.db import connection
@@ -83,6 +82,8 @@ async def _provider_reachable(provider: ProviderConfig) -> str | None:
     cached = _deep_cache.get(provider.id)
     if cached is not None and time.monotonic() - cached[1] < DEEP_TTL:
         return cached[0]
+    import httpx  # only for the deep check: a server process that never runs it does not load httpx
+
     problem: str | None = None
     try:
         await http_client().get(provider.base_url, timeout=httpx.Timeout(2.0))

@@ -7,7 +7,7 @@ The hot path (``upstream_send``) uses aiohttp, not httpx: for one ~40 KB POST an
 about a quarter of httpx's CPU (C HTTP parser, no per-request timeout/transport object layers), and the gateway's
 own work per request has a 1 ms budget. aiohttp stays inside this module: callers get an ``UpstreamResponse`` and
 Lynkr's own exceptions. ``http_client()`` (httpx) remains for the off-hot-path callers (health checks, Ollama's
-model discovery).
+model discovery); httpx is imported only there, as it costs a server process ~5 MB RSS (it loads rich and pygments).
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ import functools
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
-import httpx
+import certifi
 from django.conf import settings
 from yarl import URL
 
 from gateway.wire.errors import ApiError, TimeoutError_, UpstreamPoolFullError
 from providers.adapters.base import UpstreamRequest
+
+if TYPE_CHECKING:
+    import httpx
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
@@ -35,6 +39,8 @@ MAX_ERROR_BODY = 64 * 1024
 
 def http_client() -> httpx.AsyncClient:
     """One pooled httpx client per event loop, for the callers off the hot path (a server process has one loop)."""
+    import httpx
+
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
@@ -143,8 +149,9 @@ _pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # The trust httpx had here (certifi's bundle; trust_env=False ignores SSL_CERT_FILE), built once per process.
-    return httpx.create_ssl_context(trust_env=False)
+    # What httpx.create_ssl_context(trust_env=False) builds (httpx 0.28, _config.py: certifi's bundle, SSL_CERT_FILE
+    # ignored), without importing httpx on the hot path. Built once per process.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _pool_open(loop: asyncio.AbstractEventLoop) -> _Pool:

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jsonschema
-
 from workspace.info import PolicyInfo, ToolContext
 
 logger = logging.getLogger(__name__)
@@ -83,6 +81,8 @@ def provider_register(provider: ToolProvider) -> None:
 def register(spec: ToolSpec) -> ToolSpec:
     if spec.name in _registry and _registry[spec.name] is not spec:
         raise ValueError(f"tool {spec.name!r} is registered twice")
+    import jsonschema  # here, not at module level: the server imports this module, jsonschema costs it ~2 MB RSS
+
     jsonschema.Draft202012Validator.check_schema(spec.input_schema)
     _registry[spec.name] = spec
     return spec
@@ -151,6 +151,8 @@ def tool_call(*, name: str, arguments: dict[str, Any] | None, context: ToolConte
     policy = context.workspace.policy
     if not policy.allows_tool(name):
         raise ToolDenied(f"tool {name!r} is not allowed by policy {policy.name!r}")
+    import jsonschema
+
     args = dict(arguments or {})
     errors = sorted(jsonschema.Draft202012Validator(spec.input_schema).iter_errors(args), key=lambda e: list(e.path))
     if errors:

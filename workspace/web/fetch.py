@@ -17,12 +17,15 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
-
-import httpx
 
 from workspace.web.html_text import html_to_text
 from workspace.web.ssrf import Resolver, Target, UrlRefused, check_target
+
+if TYPE_CHECKING:
+    # Imported where used: loading the tools must not load httpx (~5 MB RSS with rich and pygments), only a fetch.
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ def web_fetch(
 
 def _get(target: Target, *, deadline: float, timeout: float, verify: ssl.SSLContext, max_bytes: int) -> _Reply:
     """One GET to the checked addresses in turn (the next only when connecting to one fails)."""
+    import httpx
+
     last_error: Exception | None = None
     for address in target.addresses:
         remaining = deadline - time.monotonic()
@@ -128,6 +133,8 @@ def _get(target: Target, *, deadline: float, timeout: float, verify: ssl.SSLCont
 def _get_from(
     target: Target, address: str, *, remaining: float, deadline: float, verify: ssl.SSLContext, max_bytes: int
 ) -> _Reply:
+    import httpx
+
     host = f"[{address}]" if ":" in address else address
     request_url = httpx.URL(f"{target.scheme}://{host}:{target.port}{target.path}")
     if request_url.host != address:  # the path cannot move the authority, but make sure of what we connect to
@@ -151,6 +158,8 @@ def _get_from(
 
 
 def _read(target: Target, response: httpx.Response, *, deadline: float, max_bytes: int) -> _Reply:
+    import httpx
+
     content_type = response.headers.get("content-type", "")
     location = response.headers.get("location", "")
     if response.status_code in REDIRECT_STATUSES and location:
@@ -177,6 +186,8 @@ def _read(target: Target, response: httpx.Response, *, deadline: float, max_byte
 def default_tls_context() -> ssl.SSLContext:
     """httpx's default trust (certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set), built once: loading the bundle
     costs ~20 ms, and a context is safe to share between threads."""
+    import httpx
+
     return httpx.create_ssl_context(verify=True, trust_env=True)
 
 

@@ -9,10 +9,12 @@ loopback or compose-network SearXNG), so the SSRF guard does not apply to it; th
 from __future__ import annotations
 
 import logging
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import httpx
 import orjson
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ def web_search(query: str, *, endpoint: str, limit: int, timeout: float) -> list
     """The first ``limit`` results SearXNG at ``endpoint`` gives for ``query``."""
     if not endpoint:
         raise SearchFailed("web search is not configured: WEB_SEARCH_ENDPOINT is empty")
+    import httpx  # here, not at module level: loading the tools must not load httpx (~5 MB RSS), only a search
+
     not_configured = f"web search is not configured: WEB_SEARCH_ENDPOINT {endpoint}"
     try:
         # Merged into the endpoint's own query (language=, categories= ...): httpx's params= would replace it.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
-import httpx
 import orjson
 
 from providers.adapters.common.auth import auth_headers, extra_headers
@@ -27,6 +27,9 @@ from providers.adapters.ollama.wire import (
     tags_url,
 )
 from providers.routing import ProviderConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +52,16 @@ def _headers(provider: ProviderConfig) -> list[tuple[str, str]]:
 
 
 def _timeout(provider: ProviderConfig) -> httpx.Timeout:
+    import httpx
+
     connect = min(provider.connect_timeout, 5.0)
     return httpx.Timeout(connect=connect, read=10.0, write=10.0, pool=connect)
 
 
 async def _get_json(provider: ProviderConfig, method: str, url: str, body: bytes | None, what: str) -> object:
     """The decoded JSON answer, or None (logged) when the server cannot be reached or answers badly."""
+    import httpx  # here, not at module level: a gateway without Ollama providers never loads it
+
     try:
         response = await http_client().request(
             method, url, content=body, headers=_headers(provider), timeout=_timeout(provider)

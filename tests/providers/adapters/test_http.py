@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import ssl
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
@@ -369,3 +370,23 @@ def test_nothing_but_http_py_imports_aiohttp() -> None:
         if any(line.lstrip().startswith(("import aiohttp", "from aiohttp")) for line in path.read_text().splitlines())
     ]
     assert users == ["providers/adapters/http.py"]
+
+
+def test_the_upstream_tls_context_verifies_certificates_against_loaded_cas() -> None:
+    context = http._ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_the_upstream_tls_context_trusts_what_httpx_trusted() -> None:
+    import httpx  # what _ssl_context() replaced: the same trust must not depend on importing httpx
+
+    ours, theirs = http._ssl_context(), httpx.create_ssl_context(trust_env=False)
+    assert ours.get_ca_certs() == theirs.get_ca_certs()
+    assert (ours.verify_mode, ours.check_hostname, ours.options, ours.minimum_version) == (
+        theirs.verify_mode,
+        theirs.check_hostname,
+        theirs.options,
+        theirs.minimum_version,
+    )
