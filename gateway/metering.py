@@ -49,7 +49,7 @@ def session_of(headers: Any, body: dict[str, Any]) -> str | None:
     return None
 
 
-# What ``Meter`` reads from the request body; ``messages`` (last) only when the transcript is stored.
+# What ``Meter`` reads from the request body: billing's fields and the transcript's messages.
 _METERED_FIELDS = ("model", "stream", "max_tokens", "messages")
 
 
@@ -76,9 +76,9 @@ class Meter:
     def __post_init__(self) -> None:
         self.session = session_of(self.headers, self.body)
         # Keep only what billing and the transcript read: a stream stays open for minutes, and the rest of a Claude
-        # Code body (tools, system: most of its ~77 KB, ~170 KB parsed) would stay alive with it.
-        kept = _METERED_FIELDS if self.transcript else _METERED_FIELDS[:-1]
-        self.body = {name: self.body[name] for name in kept if name in self.body}
+        # Code body (tools, system: most of its ~77 KB, ~170 KB parsed) would stay alive with it. The messages stay
+        # even without a transcript: the tool loop decides on its last step (gateway/toolloop.py).
+        self.body = {name: self.body[name] for name in _METERED_FIELDS if name in self.body}
 
     async def admit(self, route: Route | None = None) -> None:
         """Rate limits, then budgets (priced for the planned first target). Raises 429; takes nothing if it does."""

@@ -731,7 +731,7 @@ def test_a_meter_keeps_only_the_fields_it_bills_from(transcript: bool) -> None:
     }  # fmt: skip
     ctx = RequestContext(request_id="req_1", key=cast(Any, None), inbound=InboundContext())
     meter = Meter(ctx, body, {"x-claude-code-session-id": "sess-1"}, transcript=transcript)
-    expected = {"model": "claude-sonnet-5", "stream": True, "max_tokens": 64}
-    assert meter.body == ({**expected, "messages": messages} if transcript else expected)
+    # The messages stay either way: the tool loop switches the transcript on for its last step.
+    assert meter.body == {"model": "claude-sonnet-5", "stream": True, "max_tokens": 64, "messages": messages}
     assert meter.session == "sess-1"  # read from the headers and body before they were trimmed
     assert "tools" in body  # the request's own body is left as it was
