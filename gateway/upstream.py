@@ -1,9 +1,9 @@
 """One upstream attempt: send, check the status, decode the body into Anthropic events.
 
 ``UpstreamStream.prefetch()`` reads ahead until the first content event (or the end, or an error, or a bounded
-wait) so the pipeline can still fail over to another target before the client has seen a byte; ``events()`` then
-replays what was read and continues live (``batches()``: the same, one list per upstream read). After the first
-byte reaches the client a failure can only end the stream with an Anthropic ``error`` event.
+wait) so the pipeline can still fail over to another target before the client has seen a byte; ``batches()`` then
+replays what was read and continues live, one list of events per upstream read. After the first byte reaches the
+client a failure can only end the stream with an Anthropic ``error`` event.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class RequestContext:
 
 
 class UpstreamStream:
-    """An open upstream answer. Iterate ``events()`` once; ``aclose()`` always (idempotent)."""
+    """An open upstream answer. Iterate ``batches()`` once; ``aclose()`` always (idempotent)."""
 
     def __init__(
         self,
@@ -135,11 +135,6 @@ class UpstreamStream:
                 if self.recorded is not None:
                     self.recorded.extend(batch)
                 yield batch
-
-    async def events(self) -> AsyncIterator[Event]:
-        async for batch in self.batches():
-            for event in batch:
-                yield event
 
     async def _decode(self) -> AsyncIterator[list[Event]]:
         finished = False

@@ -20,6 +20,14 @@ def upstream() -> Iterator[MockAnthropicUpstream]:
         assert mock.errors == [], mock.errors
 
 
+@pytest.fixture
+def second_upstream() -> Iterator[MockAnthropicUpstream]:
+    """Another provider's server, for failover and per-provider tests."""
+    with MockAnthropicUpstream() as mock:
+        yield mock
+        assert mock.errors == [], mock.errors
+
+
 @pytest.fixture(autouse=True)
 def _clear_process_caches() -> Iterator[None]:
     """Per-process caches (keys, routing) must not leak between tests."""

@@ -18,7 +18,7 @@ import contextlib
 import functools
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -96,10 +96,6 @@ class UpstreamResponse:
             return await self._response.content.readany()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             raise _read_error(exc) from exc
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        while chunk := await self.read_chunk():
-            yield chunk
 
     async def aread(self) -> bytes:
         try:

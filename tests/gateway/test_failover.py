@@ -81,13 +81,6 @@ def key() -> str:
     return apikey_create(user=user).secret
 
 
-@pytest.fixture
-def second_upstream() -> Iterator[MockAnthropicUpstream]:
-    with MockAnthropicUpstream() as mock:
-        yield mock
-        assert mock.errors == [], mock.errors
-
-
 @dataclass(frozen=True)
 class Chain:
     providers: list[Provider]

@@ -56,13 +56,6 @@ def _local_state(settings: Any) -> Iterator[None]:
     response_cache.cache_clear()
 
 
-@pytest.fixture
-def second_upstream() -> Iterator[MockAnthropicUpstream]:
-    with MockAnthropicUpstream() as mock:
-        yield mock
-        assert mock.errors == [], mock.errors
-
-
 @dataclass(frozen=True)
 class Setup:
     key: str

@@ -110,7 +110,7 @@ async def test_an_error_before_content_is_what_prefetch_returns() -> None:
 
 async def test_a_truncated_stream_ends_its_last_batch_with_an_error() -> None:
     stream = stream_of(b"start,block,delta", tail=("delta",))
-    events = [event["type"] async for event in stream.events()]
+    events = [event["type"] async for batch in stream.batches() for event in batch]
     await stream.aclose()
     assert events == ["message_start", "content_block_start", "content_block_delta", "content_block_delta", "error"]
     assert stream.outcome == "truncated"

@@ -42,13 +42,6 @@ def key() -> str:
     return apikey_create(user=user).secret
 
 
-@pytest.fixture
-def second_upstream() -> Iterator[MockAnthropicUpstream]:
-    with MockAnthropicUpstream() as mock:
-        yield mock
-        assert mock.errors == [], mock.errors
-
-
 @sync_to_async
 def chain(urls: dict[str, str]) -> list[Provider]:
     """A tier with these providers in order (a short connect timeout: the wait for the pool), for every request."""

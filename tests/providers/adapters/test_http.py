@@ -114,8 +114,11 @@ async def ok(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool:
 
 
 async def read_all(response: UpstreamResponse) -> bytes:
+    chunks = []
     try:
-        return b"".join([chunk async for chunk in response.aiter_bytes()])
+        while chunk := await response.read_chunk():
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         await response.aclose()
 
