@@ -57,7 +57,7 @@ def test_malloc_arenas_capped_unless_the_operator_chose(monkeypatch: pytest.Monk
     assert calls == [(-8, 2)]
 
 
-def test_the_start_up_heap_is_frozen_with_the_application_and_every_adapter_loaded() -> None:
+def test_the_start_up_heap_is_frozen_and_full_collections_made_rarer() -> None:
     import gc
     import sys
 
@@ -65,6 +65,7 @@ def test_the_start_up_heap_is_frozen_with_the_application_and_every_adapter_load
     from providers.adapters import ADAPTERS
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     alive_at_start = {"a": [1]}
     try:
         frozen = serve.heap_freeze()
@@ -76,5 +77,8 @@ def test_the_start_up_heap_is_frozen_with_the_application_and_every_adapter_load
         tracked = gc.get_objects()
         assert not any(o is alive_at_start for o in tracked)
         assert any(o is created_later for o in tracked)
+        # Full collections wait for 100 second-generation ones instead of 10; the young generations are untouched.
+        assert gc.get_threshold() == (thresholds[0], thresholds[1], serve.FULL_COLLECTION_AFTER) == (700, 10, 100)
     finally:
         gc.unfreeze()  # give the rest of the suite its usual collector
+        gc.set_threshold(*thresholds)
