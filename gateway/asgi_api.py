@@ -91,13 +91,15 @@ class ApiASGIHandler(ASGIHandler):
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done():
-                try:
-                    task.result()
-                except RequestAborted:
-                    pass
-                except AssertionError:
+                # Django calls task.result() in a try: the client's usual hang-up (RequestAborted) then holds a
+                # traceback of this frame, whose locals hold the task, which holds the error: a reference cycle with
+                # the request and response in it, left for a full collection on every request.
+                error = None if task.cancelled() else task.exception()
+                if error is None or isinstance(error, RequestAborted):
+                    continue
+                if isinstance(error, AssertionError):
                     body_file.close()
-                    raise
+                raise error
             else:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -233,3 +233,60 @@ async def test_a_streamed_answer_does_not_keep_the_request_body(settings: Any) -
     assert (status, body) == (200, b"read 80000 bytes")
     # While the answer streams, the body's bytes are gone and a late read fails loudly rather than reading b"".
     assert _seen_while_streaming == [False, "late read refused"]
+
+
+async def _plain_view(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    return HttpResponse(b"ok")
+
+
+async def test_a_client_that_hangs_up_after_its_answer_leaves_no_reference_cycle(settings: Any) -> None:
+    """Django's own handler keeps, when the client hangs up (RequestAborted), a traceback of its frame whose locals
+    hold the task that holds that error: the request and response then wait for a full collection, ~95 objects a
+    request. Here reference counting frees them as soon as the handler returns."""
+    import gc
+    import weakref
+
+    from django.urls import path
+
+    settings.ROOT_URLCONF = type("Urls", (), {"urlpatterns": [path("v1/plain", _plain_view)]})
+    app = ApiASGIHandler()
+    created: list[weakref.ref[Any]] = []
+    create_request = app.create_request
+
+    def create_and_watch(scope: Any, body_file: Any) -> Any:
+        request, error = create_request(scope, body_file)
+        created.append(weakref.ref(request))
+        return request, error
+
+    app.create_request = create_and_watch  # type: ignore[method-assign]
+    answered = asyncio.Event()
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()  # as uvicorn and Daphne do: once the answer is sent, the next receive is a disconnect
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+            await asyncio.sleep(0)  # the listener sees the disconnect before the handler looks at it
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "/v1/plain", "raw_path": b"/v1/plain", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    gc.collect()
+    gc.disable()  # only reference counting may free the request
+    try:
+        await app(scope, receive, send)
+        assert len(created) == 1
+        assert created[0]() is None
+    finally:
+        gc.enable()
