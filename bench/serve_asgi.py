@@ -29,14 +29,12 @@ def main() -> int:
     from django.db import connections
 
     from lynkr_site.cli import _bootstrap, _setup
-    from lynkr_site.serve import heap_freeze, malloc_arenas_limit, nofile_raise
+    from lynkr_site.serve import process_prepare
 
     _setup()
     _bootstrap()
     connections.close_all()
-    nofile_raise()
-    malloc_arenas_limit()
-    heap_freeze()
+    process_prepare()
     print(f"lynkr: serving on http://{args.host}:{args.port}/ ({args.server})", flush=True)
     if args.server == "uvicorn":
         import uvicorn

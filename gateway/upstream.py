@@ -9,6 +9,7 @@ client a failure can only end the stream with an Anthropic ``error`` event.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -331,7 +332,7 @@ async def upstream_open(
     """One attempt: send and return the open stream once the upstream answered 2xx, else raise its mapped error."""
     started = time.monotonic()
     adapter: Adapter = adapter_for(route.provider.kind)
-    if _prepares(adapter):
+    if _prepares(type(adapter)):
         route = await cast(RoutePreparer, adapter).prepare(route)
     upstream = adapter.build_request(route, body, ctx.inbound)
     response = await upstream_send(upstream, provider_name=route.provider.name)
@@ -344,17 +345,11 @@ async def upstream_open(
     return stream
 
 
-_PREPARERS: dict[type, bool] = {}
-
-
-def _prepares(adapter: Adapter) -> bool:
+@functools.cache
+def _prepares(kind: type) -> bool:
     """``isinstance(adapter, RoutePreparer)``, once per adapter class: a runtime-checkable Protocol's check inspects
     every member on every call (~7 us, on each attempt)."""
-    kind = type(adapter)
-    known = _PREPARERS.get(kind)
-    if known is None:
-        known = _PREPARERS[kind] = isinstance(adapter, RoutePreparer)
-    return known
+    return issubclass(kind, RoutePreparer)
 
 
 def _close_with_task(stream: UpstreamStream) -> None:

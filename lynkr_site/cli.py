@@ -106,12 +106,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.LYNKR_EMBEDDED_WORKER and not args.no_worker:
         worker = subprocess.Popen([sys.executable, "-m", "lynkr_site.cli", "worker", "--embedded"])
         print(f"lynkr: started an embedded Celery worker (pid {worker.pid})", flush=True)
-    from lynkr_site.serve import heap_freeze, malloc_arenas_limit, nofile_raise, serve_daphne, serve_uvicorn
+    from lynkr_site.serve import process_prepare, serve_daphne, serve_uvicorn
 
     server = args.server or settings.LYNKR_SERVER
-    nofile_raise()
-    malloc_arenas_limit()
-    heap_freeze()
+    process_prepare()
     print(f"lynkr: serving on http://{host}:{port}/ ({server.capitalize()})", flush=True)
     run = serve_uvicorn if server == "uvicorn" else serve_daphne
     try:

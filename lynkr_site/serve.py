@@ -78,6 +78,13 @@ def heap_freeze() -> int:
     return gc.get_freeze_count()
 
 
+def process_prepare() -> None:
+    """The server process's own set-up before the ASGI server starts (``lynkr serve``; bench/serve_asgi.py too)."""
+    nofile_raise()
+    malloc_arenas_limit()
+    heap_freeze()
+
+
 def daphne_argv(host: str, port: int, access_log: str) -> list[str]:
     # Verbosity 0: Daphne's access log is written per request on the event loop; it is on only when asked for
     # (LYNKR_ACCESS_LOG), since the gateway's own per-request log line already carries the request id and outcome.
