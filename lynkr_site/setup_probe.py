@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from lynkr_site.setup_providers import ProviderChoice
 from providers.adapters.anthropic.wire import DEFAULT_VERSION, messages_url
 from providers.adapters.azure_openai.wire import DEFAULT_API_VERSION
@@ -91,6 +89,10 @@ def _model_names(body: Any) -> tuple[str, ...] | None:
 
 
 def probe_run(request: ProbeRequest, *, timeout: float) -> ProbeResult:
+    # Imported here: every `lynkr` command builds its parser from this module's importers, `lynkr serve` included,
+    # and httpx brings rich and pygments (~3 MB) into the gateway process.
+    import httpx
+
     try:
         # trust_env=False: no proxy or netrc from the environment; the request goes to this URL only.
         with httpx.Client(timeout=timeout, trust_env=False) as client:

@@ -12,7 +12,6 @@ from typing import Any
 from django.db import transaction
 
 from mcp_app import config
-from mcp_app.client import McpClientError, mcp_manager
 from mcp_app.manifest import (
     FORMAT_MCP_SERVERS,
     ManifestError,
@@ -147,6 +146,9 @@ class ProbeResult:
 def mcp_server_probe(*, server_id: int) -> ProbeResult:
     """Connect (initialize) and list the tools now, bypassing the cache. A sandboxed server sees an empty
     temporary workspace, closed again afterwards."""
+    from mcp_app.client import McpClientError, mcp_manager  # the MCP SDK (~21 MB) loads only when a server is used:
+    # `lynkr serve` imports this module at start to import manifests, and the gateway process stays without it
+
     server = mcp_server_get_config(server_id=server_id)
     root = Path(tempfile.mkdtemp(prefix="lynkr-mcp-probe-")) if server.sandboxed else None
     manager = mcp_manager()
@@ -163,4 +165,6 @@ def mcp_server_probe(*, server_id: int) -> ProbeResult:
 
 def mcp_server_restart(*, server_id: int) -> None:
     """Close every session of the server and forget its crash count; the next call starts it afresh."""
+    from mcp_app.client import mcp_manager  # the SDK: see mcp_server_probe()
+
     mcp_manager().restart(server_id)
