@@ -32,7 +32,8 @@ from gateway.shedding import shed_check
 from gateway.sse import Accumulator, encode
 from gateway.toolloop_response import messages_with_gateway_tools
 from gateway.wire import CountTokensRequest, MessagesRequest
-from gateway.wire.messages import describe_validation_error
+from gateway.wire.body import BodyError, body_parse
+from gateway.wire.messages import ToolsField, describe_validation_error
 from providers.adapters.base import InboundContext
 from providers.snapshot import routing_snapshot_get
 
@@ -56,21 +57,27 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(ApiError("internal gateway error"), request_id(request))
 
 
-def _parse(request: HttpRequest, model: type[BaseModel]) -> dict[str, Any]:
+def _parse(request: HttpRequest, model: type[BaseModel], scope: int) -> dict[str, Any]:
+    """The body, validated; its tools are parsed and validated once per user and distinct bytes (wire/body.py)."""
     raw = request.body
     if len(raw) > settings.LYNKR_MAX_BODY_BYTES:
         raise RequestTooLargeError(f"request body exceeds {settings.LYNKR_MAX_BODY_BYTES} bytes")
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequestError("request body must be a JSON object")
+        data = body_parse(raw, scope=scope, tools_validate=_tools_validate)
+    except BodyError as exc:
+        raise InvalidRequestError(str(exc)) from None
     try:
-        model.model_validate(data)
+        model.model_validate({name: value for name, value in data.items() if name != "tools"})
     except ValidationError as exc:
         raise InvalidRequestError(describe_validation_error(exc.errors(include_url=False))) from None
     return data
+
+
+def _tools_validate(tools: Any) -> None:
+    try:
+        ToolsField.model_validate({"tools": tools})
+    except ValidationError as exc:
+        raise InvalidRequestError(describe_validation_error(exc.errors(include_url=False))) from None
 
 
 # Thinking signatures we mint are keyed by the deployment's secret (see providers/adapters/common/signatures.py).
@@ -100,7 +107,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
     shed_check()  # 503 while draining or overloaded, before any work
     request_track()  # graceful shutdown waits for this task (gateway/lifecycle.py)
     ctx = await _context(request)
-    body = _parse(request, MessagesRequest)
+    body = _parse(request, MessagesRequest, ctx.key.user_id)
     workspace = await request_workspace(ctx.key, request.headers)  # a cached dict hit; None without a workspace
     if workspace is not None and workspace.policy.tool_execution_mode == "server":
         return await messages_with_gateway_tools(ctx, body, request.headers, workspace)  # gateway/toolloop.py
@@ -211,7 +218,7 @@ def _explained(response: _R, stream: pipeline.UpstreamStream) -> _R:
 @api.post("/messages/count_tokens")
 async def count_tokens(request: HttpRequest) -> HttpResponse:
     ctx = await _context(request)
-    body = _parse(request, CountTokensRequest)
+    body = _parse(request, CountTokensRequest, ctx.key.user_id)
     count = await pipeline.tokens_count_request(ctx, body)
     return HttpResponse(orjson.dumps({"input_tokens": count}), content_type="application/json")
 

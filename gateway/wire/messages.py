@@ -102,6 +102,12 @@ class Tool(_Open):
     type: str | None = None
 
 
+class ToolsField(_Open):
+    """The ``tools`` of a request, validated on their own: once per distinct bytes (gateway/wire/body.py)."""
+
+    tools: list[Tool] | None = None
+
+
 class MessagesRequest(_Open):
     model: str = Field(min_length=1)
     messages: list[Message]

@@ -78,14 +78,13 @@ async def test_no_thread_is_started_per_request(
     app = ApiASGIHandler() if handler == "api" else get_asgi_application()
     for _ in range(3):  # warm-up: asgiref's one shared sync thread may start once
         await _call(app, "/v1/models")
-    started = 0
+    started: list[str] = []
     original = threading.Thread.start
 
     def counting_start(self: threading.Thread) -> None:
-        nonlocal started
         # The database pool (gateway/db.py) may grow at any moment for the routing-version poller: not a request's.
         if not self.name.startswith("lynkr-db"):
-            started += 1
+            started.append(f"{self.name} ({getattr(self, '_target', None)})")
         original(self)
 
     monkeypatch.setattr(threading.Thread, "start", counting_start)
@@ -93,7 +92,7 @@ async def test_no_thread_is_started_per_request(
         await _call(app, "/v1/models")
     # Django's own handler (the control) starts a thread per request for its ThreadSensitiveContext, and another
     # to shut that executor down; the API's handler starts none.
-    assert started == 20 * started_per_request
+    assert len(started) == 20 * started_per_request, started
 
 
 @pytest.mark.parametrize(("handler", "inline"), [("api", True), ("django", False)])

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from gateway.wire.body import SharedTools
 from gateway.wire.errors import InvalidRequestError
 from providers.adapters.common.toolnames import toolname_encode
 
@@ -77,10 +78,30 @@ def tools_for_backend(tools: list[Block] | None, messages: list[Block]) -> list[
     the schemas as ``<function>{...}</function>`` lines (claude-code-wire.md §8). Backends have no deferred loading:
     deferred entries are left out, and every tool a ToolSearch result revealed is declared, so the model can call it.
     """
-    declared = [t for t in tools or [] if not t.get("defer_loading")]
+    declared = tools_declared(tools)
+    return declared + tools_revealed(declared, messages)
+
+
+def tools_declared(tools: list[Block] | None) -> list[Block]:
+    """The request's own tools that are declared upstream: all but the deferred ones. Of a request's shared tools
+    (gateway/wire/body.py) the list is made once: the caller must not change it."""
+    if isinstance(tools, SharedTools):
+        found: list[Block] | None = tools.memo.get(_DECLARED)
+        if found is None:
+            found = tools.memo[_DECLARED] = [t for t in tools if not t.get("defer_loading")]
+        return found
+    return [t for t in tools or [] if not t.get("defer_loading")]
+
+
+_DECLARED = "content.tools_declared"
+
+
+def tools_revealed(declared: list[Block], messages: list[Block]) -> list[Block]:
+    """The tools ToolSearch results in ``messages`` revealed that ``declared`` does not have, in order of appearance."""
     if not any(t.get("name") == "ToolSearch" for t in declared):
-        return declared
+        return []
     names = {t.get("name") for t in declared}
+    revealed: list[Block] = []
     for message in messages:
         for block in blocks_of(message.get("content")):
             if block.get("type") != "tool_result":
@@ -93,14 +114,14 @@ def tools_for_backend(tools: list[Block] | None, messages: list[Block]) -> list[
                 name = spec.get("name") if isinstance(spec, dict) else None
                 if isinstance(name, str) and name not in names:
                     names.add(name)
-                    declared.append(
+                    revealed.append(
                         {
                             "name": name,
                             "description": spec.get("description", ""),
                             "input_schema": spec.get("parameters"),
                         }
                     )
-    return declared
+    return revealed
 
 
 def effort_of(body: dict[str, Any]) -> str | None:

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gateway.wire.body import SharedTools
 from gateway.wire.errors import GatewayError
 from providers.adapters.base import InboundContext, StreamDecoder, UpstreamRequest
-from providers.adapters.common.content import tools_for_backend
+from providers.adapters.common.content import tools_declared, tools_for_backend, tools_revealed
 from providers.adapters.common.signatures import signature_mint
 from providers.adapters.common.toolnames import toolname_reverse_map
 from providers.adapters.openai_chat import translate
@@ -20,6 +21,26 @@ from providers.routing import ProviderConfig, Route
 def chat_signer(inbound: InboundContext, kind: str) -> Callable[[str], str]:
     """Thinking we relay is signed as ours; the text itself is what gets echoed back (reasoning_content)."""
     return lambda _text: signature_mint({"k": kind}, inbound.signing_key)
+
+
+def tool_names_reverse(body: dict[str, Any]) -> dict[str, str]:
+    """Encoded -> original tool names. Tools revealed by ToolSearch are declared upstream too (tools_for_backend),
+    so their names come back. Of a request's shared tools (gateway/wire/body.py) the map is made once."""
+    tools = body.get("tools")
+    if not isinstance(tools, SharedTools):
+        declared = tools_for_backend(tools, body.get("messages") or [])
+        return toolname_reverse_map([str(t.get("name", "")) for t in declared])
+    declared = tools_declared(tools)
+    revealed = tools_revealed(declared, body.get("messages") or [])
+    if revealed:
+        return toolname_reverse_map([str(t.get("name", "")) for t in declared + revealed])
+    names: dict[str, str] | None = tools.memo.get(_NAMES)
+    if names is None:
+        names = tools.memo[_NAMES] = toolname_reverse_map([str(t.get("name", "")) for t in declared])
+    return names
+
+
+_NAMES = "openai_chat.tool_names_reverse"
 
 
 class OpenAIChatAdapter:
@@ -34,9 +55,7 @@ class OpenAIChatAdapter:
     def stream_decoder(
         self, route: Route, body: dict[str, Any], inbound: InboundContext, content_type: str
     ) -> StreamDecoder:
-        # Tools revealed by ToolSearch are declared upstream too (tools_for_backend), so their names come back.
-        declared = tools_for_backend(body.get("tools"), body.get("messages") or [])
-        names = toolname_reverse_map([str(t.get("name", "")) for t in declared])
+        names = tool_names_reverse(body)
         return decoder_for(
             content_type,
             message_id=f"msg_{uuid.uuid4().hex[:24]}",

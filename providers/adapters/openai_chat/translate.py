@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from gateway.wire.body import SharedTools
 from gateway.wire.errors import InvalidRequestError
 from providers.adapters.base import InboundContext, UpstreamRequest
 from providers.adapters.common.auth import auth_headers, extra_headers
@@ -37,7 +38,9 @@ from providers.adapters.common.content import (
     text_of,
     tool_choice_openai,
     tool_result_split,
+    tools_declared,
     tools_for_backend,
+    tools_revealed,
     user_hash,
 )
 from providers.adapters.common.schema import schema_for_tool
@@ -175,10 +178,29 @@ def messages_to_chat(body: Json, provider: ProviderConfig) -> list[Json]:
     return out
 
 
-def tools_to_chat(body: Json, provider: ProviderConfig) -> list[Json]:
+def tools_to_chat(body: Json, provider: ProviderConfig) -> list[Json] | orjson.Fragment:
+    """The declared tools as chat ``functions``. Of a request's shared tools (gateway/wire/body.py) the translation
+    of their declared part is made and serialised once (an ``orjson.Fragment``, spliced into the upstream body as
+    it is); tools a ToolSearch result revealed are translated per request and appended."""
     strict = bool(provider.options.get("strict_schema"))
+    tools = body.get("tools")
+    if not isinstance(tools, SharedTools):
+        return _functions(tools_for_backend(tools, body.get("messages") or []), strict)
+    declared = tools_declared(tools)
+    key = ("openai_chat.tools_to_chat", strict)
+    base: bytes | None = tools.memo.get(key)
+    if base is None:
+        base = tools.memo[key] = orjson.dumps(_functions(declared, strict))
+    revealed = tools_revealed(declared, body.get("messages") or [])
+    if revealed:
+        extra = orjson.dumps(_functions(revealed, strict))
+        return orjson.Fragment(base[:-1] + b"," + extra[1:] if declared else extra)
+    return orjson.Fragment(base) if declared else []
+
+
+def _functions(tools: list[Json], strict: bool) -> list[Json]:
     out = []
-    for tool in tools_for_backend(body.get("tools"), body.get("messages") or []):
+    for tool in tools:
         if tool.get("type") not in (None, "custom") and tool.get("input_schema") is None:
             raise InvalidRequestError(
                 f"tools: server tool {tool.get('type')!r} ({tool.get('name')}) runs only on Anthropic's API"

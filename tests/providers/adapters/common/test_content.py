@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.wire.body import SharedTools
 from gateway.wire.errors import InvalidRequestError
 from providers.adapters.common.content import (
     blocks_of,
@@ -20,6 +21,7 @@ from providers.adapters.common.content import (
     image_url,
     text_of,
     tool_result_split,
+    tools_declared,
     tools_for_backend,
     user_hash,
 )
@@ -160,6 +162,18 @@ def test_tool_search_results_declare_the_revealed_tools_once() -> None:
         },
         {"name": "Bare", "description": "", "input_schema": None},
     ]
+
+
+def test_the_declared_part_of_shared_tools_is_made_once() -> None:
+    tools = SharedTools([TOOL_SEARCH, {"name": "Later", "defer_loading": True}, {"name": "Read"}])
+    declared = tools_declared(tools)
+    assert declared == [TOOL_SEARCH, {"name": "Read"}]
+    assert tools_declared(tools) is declared
+    assert tools_declared(list(tools)) == declared and tools_declared(list(tools)) is not declared
+    line = '<function>{"name": "Found", "parameters": {}}</function>'
+    with_revealed = tools_for_backend(tools, _result(line))
+    assert [t["name"] for t in with_revealed] == ["ToolSearch", "Read", "Found"]
+    assert tools_declared(tools) == [TOOL_SEARCH, {"name": "Read"}]  # the kept list is not extended
 
 
 def test_a_deferred_tool_search_reveals_nothing() -> None:

@@ -1,0 +1,129 @@
+"""A /v1/messages body, parsed once per distinct tools array (pure).
+
+Claude Code sends its tool definitions with every turn: 24 tools, ~63 KB of a ~77 KB turn, byte-identical from one
+turn to the next (claude-code-wire.md §3). Parsing, validating and translating them was the largest part of the
+gateway's own work per request. Here the top level is split without building objects (``msgspec.Raw`` keeps each
+value's bytes), every other field is parsed with orjson as before, and the tools are parsed and validated once per
+distinct bytes: a request whose tools match earlier bytes gets the same ``SharedTools`` object, on which adapters
+keep what they derive from it (their translation, see ``SharedTools.memo``).
+
+Entries are per scope (the caller passes the user): one user's tools are never handed to another, nor can timing
+tell a user what another sent. The cache is small and bounded (``TOOLS_CACHE_ENTRIES``); a miss costs what parsing
+cost before, plus one hash of the bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, NoReturn
+
+import msgspec
+import orjson
+
+# Distinct (user, tools) pairs kept; each holds the bytes, the parsed tools and what adapters derived (~0.4 MB for
+# Claude Code's 24 tools), so the bound is also a memory bound.
+TOOLS_CACHE_ENTRIES = 32
+# Larger tools arrays are parsed per request, not kept.
+TOOLS_CACHE_MAX_BYTES = 1 << 20
+
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class BodyError(ValueError):
+    """The body is not a JSON object; the message says why."""
+
+
+class SharedTools(list[Any]):
+    """A request's ``tools``, shared by every request of the same scope that sent the same bytes: read-only.
+
+    Mutating methods raise, so a change meant for one request cannot leak into another; copy it (``list(tools)``)
+    to change it. The tool dicts inside are shared too and must not be changed either (no code path does).
+    ``memo`` holds what adapters derive from these tools (a translation, a name map), keyed by the adapter's own
+    key; its values must depend on the tools and that key only."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self, tools: list[Any]) -> None:
+        super().__init__(tools)
+        self.memo: dict[Hashable, Any] = {}
+
+    def __reduce__(self) -> tuple[type[list[Any]], tuple[list[Any]]]:
+        return (list, (list(self),))  # a copy (copy, deepcopy, pickle) is a plain, changeable list
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a request's shared tools are read-only; copy them (list(tools)) to change them")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _read_only  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only  # type: ignore[assignment]
+
+
+class _ToolsCache:
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._items: OrderedDict[tuple[Hashable, bytes], SharedTools] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Hashable, bytes]) -> SharedTools | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Hashable, bytes], tools: SharedTools) -> None:
+        with self._lock:
+            self._items[key] = tools
+            self._items.move_to_end(key)
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+tools_cache = _ToolsCache(TOOLS_CACHE_ENTRIES)
+
+
+def _loads(raw: msgspec.Raw) -> Any:
+    return orjson.loads(memoryview(raw))
+
+
+def body_parse(raw: bytes, *, scope: Hashable, tools_validate: Callable[[Any], None]) -> dict[str, Any]:
+    """The body as ``orjson.loads`` gives it (same keys, same order), except that a list of tools is a
+    ``SharedTools``. ``tools_validate`` checks a tools value seen for the first time in this scope and raises
+    to reject it (nothing is kept then); the caller validates the other fields itself.
+
+    Raises ``BodyError`` for a body that is not a JSON object."""
+    try:
+        top = _TOP.decode(raw)
+    except msgspec.ValidationError:
+        raise BodyError("request body must be a JSON object") from None
+    except msgspec.DecodeError as exc:
+        raise BodyError(f"request body is not valid JSON: {exc}") from None
+    try:
+        body = {name: _tools(value, scope, tools_validate) if name == "tools" else _loads(value)
+                for name, value in top.items()}  # fmt: skip
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(f"request body is not valid JSON: {exc}") from None
+    return body
+
+
+def _tools(raw: msgspec.Raw, scope: Hashable, tools_validate: Callable[[Any], None]) -> Any:
+    if len(raw) > TOOLS_CACHE_MAX_BYTES:
+        tools = _loads(raw)
+        tools_validate(tools)
+        return tools
+    key = (scope, bytes(raw))
+    shared = tools_cache.get(key)
+    if shared is not None:
+        return shared
+    tools = orjson.loads(key[1])
+    tools_validate(tools)
+    if not isinstance(tools, list):
+        return tools  # null: nothing to share
+    shared = SharedTools(tools)
+    tools_cache.put(key, shared)
+    return shared
