@@ -12,17 +12,15 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from django.conf import settings
-
 from gateway.db import db_async
 from gateway.errors import AuthenticationError
 from gateway.keys import key_hash
 from gateway.selectors import KeyInfo, apikey_get_by_hash
 from gateway.services import apikey_touch_many
+from gateway.ttlcache import TtlCache
 from gateway.writebehind import CoalescingBuffer
 
-_MAX_ENTRIES = 50_000
-_cache: dict[str, tuple[KeyInfo | None, float]] = {}
+_cache: TtlCache[str, KeyInfo | None] = TtlCache()
 
 
 def _touch_flush(items: dict[int, datetime]) -> None:
@@ -47,15 +45,7 @@ def presented_keys(headers: Mapping[str, str]) -> list[str]:
 
 
 async def _lookup(hashed: str) -> KeyInfo | None:
-    now = time.monotonic()
-    entry = _cache.get(hashed)
-    if entry is not None and now - entry[1] < settings.LYNKR_KEY_CACHE_TTL:
-        return entry[0]
-    info = await db_async(apikey_get_by_hash)(key_hash=hashed)
-    if len(_cache) >= _MAX_ENTRIES:
-        _cache.clear()
-    _cache[hashed] = (info, now)
-    return info
+    return await _cache.get(hashed, lambda: db_async(apikey_get_by_hash)(key_hash=hashed))
 
 
 def key_cache_clear() -> None:

@@ -10,7 +10,6 @@ an unknown price reserves and counts tokens only: an unknown price never blocks 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +23,7 @@ from django.db.models import Q
 from gateway.db import db_async
 from gateway.models import Budget, BudgetUsage
 from gateway.selectors import KeyInfo
+from gateway.ttlcache import TtlCache
 from gateway.wire.errors import RateLimitError
 
 
@@ -60,7 +60,7 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime | None
     return datetime(2000, 1, 1, tzinfo=UTC), None
 
 
-_cache: dict[tuple[int, int, frozenset[int]], tuple[tuple[BudgetConfig, ...], float]] = {}
+_cache: TtlCache[tuple[int, int, frozenset[int]], tuple[BudgetConfig, ...]] = TtlCache()
 
 
 def budgets_for_sync(key_id: int, user_id: int, group_ids: frozenset[int]) -> tuple[BudgetConfig, ...]:
@@ -72,14 +72,8 @@ def budgets_for_sync(key_id: int, user_id: int, group_ids: frozenset[int]) -> tu
 
 async def budgets_for(key: KeyInfo) -> tuple[BudgetConfig, ...]:
     """Cached per process for LYNKR_KEY_CACHE_TTL seconds (a new budget applies within that time)."""
-    cache_key = (key.id, key.user_id, key.group_ids)
-    hit = _cache.get(cache_key)
-    now = time.monotonic()
-    if hit is not None and now - hit[1] < settings.LYNKR_KEY_CACHE_TTL:
-        return hit[0]
-    budgets = await db_async(budgets_for_sync)(key.id, key.user_id, key.group_ids)
-    _cache[cache_key] = (budgets, now)
-    return budgets
+    load = db_async(budgets_for_sync)
+    return await _cache.get((key.id, key.user_id, key.group_ids), lambda: load(key.id, key.user_id, key.group_ids))
 
 
 def budget_cache_clear() -> None:

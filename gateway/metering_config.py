@@ -1,20 +1,18 @@
 """Per-process caches of what metering needs from the database: prices and rate limits (TTL-refreshed, so an
-admin change applies within LYNKR_KEY_CACHE_TTL seconds and no request waits on a query more than once per TTL)."""
+admin change applies within LYNKR_KEY_CACHE_TTL seconds and no request waits on a query more than once per TTL;
+gateway/ttlcache.py)."""
 
 from __future__ import annotations
-
-import time
-
-from django.conf import settings
 
 from gateway.db import db_async
 from gateway.models import PriceEntry, RateLimit
 from gateway.pricing import Price
 from gateway.ratelimit import Limits
 from gateway.selectors import KeyInfo
+from gateway.ttlcache import TtlCache
 
-_prices: list[tuple[tuple[Price, ...], float]] = []
-_limits: dict[tuple[int, int], tuple[tuple[Limits, Limits], float]] = {}
+_prices: TtlCache[None, tuple[Price, ...]] = TtlCache()
+_limits: TtlCache[tuple[int, int], tuple[Limits, Limits]] = TtlCache()
 
 
 def prices_load() -> tuple[Price, ...]:
@@ -33,12 +31,7 @@ def prices_load() -> tuple[Price, ...]:
 
 
 async def prices() -> tuple[Price, ...]:
-    now = time.monotonic()
-    if _prices and now - _prices[0][1] < settings.LYNKR_KEY_CACHE_TTL:
-        return _prices[0][0]
-    loaded = await db_async(prices_load)()
-    _prices[:] = [(loaded, now)]
-    return loaded
+    return await _prices.get(None, db_async(prices_load))
 
 
 def _limits_of(row: RateLimit | None) -> Limits:
@@ -54,14 +47,8 @@ def limits_load(key_id: int, user_id: int) -> tuple[Limits, Limits]:
 
 
 async def limits_for(key: KeyInfo) -> tuple[Limits, Limits]:
-    cache_key = (key.id, key.user_id)
-    now = time.monotonic()
-    hit = _limits.get(cache_key)
-    if hit is not None and now - hit[1] < settings.LYNKR_KEY_CACHE_TTL:
-        return hit[0]
-    loaded = await db_async(limits_load)(key.id, key.user_id)
-    _limits[cache_key] = (loaded, now)
-    return loaded
+    load = db_async(limits_load)
+    return await _limits.get((key.id, key.user_id), lambda: load(key.id, key.user_id))
 
 
 def metering_cache_clear() -> None:

@@ -13,22 +13,19 @@ not use costs one query per TTL.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-
-from django.conf import settings
 
 from gateway.db import db_async
 from gateway.errors import PermissionDeniedError
 from gateway.selectors import KeyInfo
+from gateway.ttlcache import TtlCache
 from workspace.info import WorkspaceInfo
 from workspace.selectors import WorkspaceUnavailable, workspace_resolve
 
 WORKSPACE_HEADER = "x-lynkr-workspace"
 
-_MAX_ENTRIES = 50_000
-# (key id, requested name) -> (workspace or None, refusal message or "", when it was looked up)
-_cache: dict[tuple[int, str], tuple[WorkspaceInfo | None, str, float]] = {}
+# (key id, requested name) -> (workspace or None, refusal message or "")
+_cache: TtlCache[tuple[int, str], tuple[WorkspaceInfo | None, str]] = TtlCache()
 
 
 def _lookup_sync(*, key: KeyInfo, requested: str) -> tuple[WorkspaceInfo | None, str]:
@@ -45,17 +42,10 @@ async def request_workspace(key: KeyInfo, headers: Mapping[str, str]) -> Workspa
     """The request's workspace, or None when the caller has none. Raises PermissionDeniedError (403) when the
     ``x-lynkr-workspace`` header names a workspace the caller may not use."""
     requested = (headers.get(WORKSPACE_HEADER) or "").strip()
-    now = time.monotonic()
-    entry = _cache.get((key.id, requested))
-    if entry is None or now - entry[2] >= settings.LYNKR_KEY_CACHE_TTL:
-        info, refusal = await db_async(_lookup_sync)(key=key, requested=requested)
-        if len(_cache) >= _MAX_ENTRIES:
-            _cache.clear()
-        entry = (info, refusal, now)
-        _cache[(key.id, requested)] = entry
-    if entry[1]:
-        raise PermissionDeniedError(entry[1])
-    return entry[0]
+    info, refusal = await _cache.get((key.id, requested), lambda: db_async(_lookup_sync)(key=key, requested=requested))
+    if refusal:
+        raise PermissionDeniedError(refusal)
+    return info
 
 
 def request_workspace_cache_clear() -> None:
