@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,7 +59,7 @@ class ApiASGIHandler(ASGIHandler):
         connections), so run here they do the same for this request at no cost. ``_signal_receivers_checked``
         refuses an async receiver, which ``Signal.send`` could not call from the loop."""
         try:
-            body_file = await self.read_body(receive)  # type: ignore[no-untyped-call]
+            body_file = await self.read_body(receive)
         except RequestAborted:
             return
         _signal_receivers_checked()
@@ -111,6 +112,23 @@ class ApiASGIHandler(ASGIHandler):
         else:
             response.close()  # sends request_finished
         body_file.close()
+
+    async def read_body(self, receive: Receive) -> io.BytesIO:
+        """The body in memory, as one bytes object. Django spools it into a ``SpooledTemporaryFile`` (rolling to disk
+        past FILE_UPLOAD_MAX_MEMORY_SIZE) that ``request.body`` then copies out: two copies of a 77 KB Claude Code
+        turn per request, and the file object besides. The API reads every body whole anyway, and
+        BodyLimitMiddleware has already bounded it (LYNKR_MAX_BODY_BYTES). A ``BytesIO`` made from a bytes object
+        shares it, and reading it whole returns that same object, so ``request.body`` copies nothing."""
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestAborted()  # the client left before its body was in
+            if message.get("body"):
+                chunks.append(message["body"])
+            if not message.get("more_body", False):
+                break
+        return io.BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []

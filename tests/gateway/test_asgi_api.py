@@ -289,3 +289,51 @@ async def test_a_client_that_hangs_up_after_its_answer_leaves_no_reference_cycle
         assert created[0]() is None
     finally:
         gc.enable()
+
+
+def _receiving(messages: list[dict[str, Any]]) -> Any:
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    return receive
+
+
+async def test_the_body_is_read_into_memory_and_request_body_copies_nothing() -> None:
+    handler = ApiASGIHandler()
+    chunk = b'{"model": "m", "pad": "' + b"x" * 70_000 + b'"}'
+    single = await handler.read_body(_receiving([{"type": "http.request", "body": chunk}]))
+    request, _ = handler.create_request(_scope_for("/v1/messages", len(chunk)), single)
+    assert request.body is chunk  # the bytes the server handed over: no spooled file, no copy
+
+    parts = [{"type": "http.request", "body": chunk[:1000], "more_body": True},
+             {"type": "http.request", "more_body": True},  # a message without a body part
+             {"type": "http.request", "body": chunk[1000:], "more_body": False}]  # fmt: skip
+    joined = await handler.read_body(_receiving(parts))
+    request, _ = handler.create_request(_scope_for("/v1/messages", len(chunk)), joined)
+    assert request.body == chunk
+
+    empty = await handler.read_body(_receiving([{"type": "http.request"}]))
+    assert empty.read() == b""
+
+
+async def test_a_client_that_leaves_before_its_body_is_in_gets_no_answer() -> None:
+    handler = ApiASGIHandler()
+    sent: list[Any] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    receive = _receiving([{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
+    await handler(_scope_for("/v1/messages", 10), receive, send)
+    assert sent == []
+
+
+def _scope_for(path: str, length: int) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-length", str(length).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
