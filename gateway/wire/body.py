@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 import msgspec
 import orjson
@@ -29,6 +29,8 @@ TOOLS_CACHE_ENTRIES = 32
 TOOLS_CACHE_MAX_BYTES = 1 << 20
 
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+T = TypeVar("T")
 
 
 class BodyError(ValueError):
@@ -48,6 +50,12 @@ class SharedTools(list[Any]):
     def __init__(self, tools: list[Any]) -> None:
         super().__init__(tools)
         self.memo: dict[Hashable, Any] = {}
+
+    def derive(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``memo[key]``, made with ``make()`` the first time it is asked for (an error is not kept)."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return cast(T, self.memo[key])
 
     def __reduce__(self) -> tuple[type[list[Any]], tuple[list[Any]]]:
         return (list, (list(self),))  # a copy (copy, deepcopy, pickle) is a plain, changeable list

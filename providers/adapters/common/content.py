@@ -86,10 +86,7 @@ def tools_declared(tools: list[Block] | None) -> list[Block]:
     """The request's own tools that are declared upstream: all but the deferred ones. Of a request's shared tools
     (gateway/wire/body.py) the list is made once: the caller must not change it."""
     if isinstance(tools, SharedTools):
-        found: list[Block] | None = tools.memo.get(_DECLARED)
-        if found is None:
-            found = tools.memo[_DECLARED] = [t for t in tools if not t.get("defer_loading")]
-        return found
+        return tools.derive(_DECLARED, lambda: tools_declared(list(tools)))
     return [t for t in tools or [] if not t.get("defer_loading")]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from gateway.wire.body import SharedTools
 from gateway.wire.errors import GatewayError
 from providers.adapters.base import InboundContext, StreamDecoder, UpstreamRequest
-from providers.adapters.common.content import tools_declared, tools_for_backend, tools_revealed
+from providers.adapters.common.content import tools_declared, tools_revealed
 from providers.adapters.common.signatures import signature_mint
 from providers.adapters.common.toolnames import toolname_reverse_map
 from providers.adapters.openai_chat import translate
@@ -27,17 +27,15 @@ def tool_names_reverse(body: dict[str, Any]) -> dict[str, str]:
     """Encoded -> original tool names. Tools revealed by ToolSearch are declared upstream too (tools_for_backend),
     so their names come back. Of a request's shared tools (gateway/wire/body.py) the map is made once."""
     tools = body.get("tools")
-    if not isinstance(tools, SharedTools):
-        declared = tools_for_backend(tools, body.get("messages") or [])
-        return toolname_reverse_map([str(t.get("name", "")) for t in declared])
     declared = tools_declared(tools)
     revealed = tools_revealed(declared, body.get("messages") or [])
-    if revealed:
-        return toolname_reverse_map([str(t.get("name", "")) for t in declared + revealed])
-    names: dict[str, str] | None = tools.memo.get(_NAMES)
-    if names is None:
-        names = tools.memo[_NAMES] = toolname_reverse_map([str(t.get("name", "")) for t in declared])
-    return names
+    if revealed or not isinstance(tools, SharedTools):
+        return _reverse_map(declared + revealed)
+    return tools.derive(_NAMES, lambda: _reverse_map(declared))
+
+
+def _reverse_map(tools: list[dict[str, Any]]) -> dict[str, str]:
+    return toolname_reverse_map([str(t.get("name", "")) for t in tools])
 
 
 _NAMES = "openai_chat.tool_names_reverse"

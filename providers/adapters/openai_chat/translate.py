@@ -39,7 +39,6 @@ from providers.adapters.common.content import (
     tool_choice_openai,
     tool_result_split,
     tools_declared,
-    tools_for_backend,
     tools_revealed,
     user_hash,
 )
@@ -184,14 +183,11 @@ def tools_to_chat(body: Json, provider: ProviderConfig) -> list[Json] | orjson.F
     it is); tools a ToolSearch result revealed are translated per request and appended."""
     strict = bool(provider.options.get("strict_schema"))
     tools = body.get("tools")
-    if not isinstance(tools, SharedTools):
-        return _functions(tools_for_backend(tools, body.get("messages") or []), strict)
     declared = tools_declared(tools)
-    key = ("openai_chat.tools_to_chat", strict)
-    base: bytes | None = tools.memo.get(key)
-    if base is None:
-        base = tools.memo[key] = orjson.dumps(_functions(declared, strict))
     revealed = tools_revealed(declared, body.get("messages") or [])
+    if not isinstance(tools, SharedTools):
+        return _functions(declared + revealed, strict)
+    base = tools.derive(("openai_chat.tools_to_chat", strict), lambda: orjson.dumps(_functions(declared, strict)))
     if revealed:
         extra = orjson.dumps(_functions(revealed, strict))
         return orjson.Fragment(base[:-1] + b"," + extra[1:] if declared else extra)
