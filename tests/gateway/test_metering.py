@@ -380,25 +380,31 @@ async def test_usage_is_not_written_on_the_request_path(
     assert writes == [4]
 
 
+async def _flushed(total: int) -> None:
+    """Wait (up to 2 s) until the buffer has written ``total`` rows in all. Its own counter, not the table, is
+    polled: on the shared-cache in-memory SQLite test database a read in flight makes the flush's insert fail (or the
+    read itself) with "database table is locked"."""
+    for _ in range(100):
+        if usage_buffer.flushed >= total:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def test_a_full_batch_is_flushed_without_waiting_for_the_interval(
     key: str, provider: Provider, settings: Any
 ) -> None:
     settings.LYNKR_USAGE_FLUSH_BATCH = 2
+    written = usage_buffer.flushed
     assert (await post(key, HELLO)).status_code == 200
-    for _ in range(100):
-        if await count(UsageRecord) == 2:
-            break
-        await asyncio.sleep(0.02)
+    await _flushed(written + 2)
     assert await count(UsageRecord) == 2
 
 
 async def test_the_interval_flusher_writes_in_the_background(key: str, provider: Provider, settings: Any) -> None:
     settings.LYNKR_USAGE_FLUSH_INTERVAL = 0.05
+    written = usage_buffer.flushed
     assert (await post(key, HELLO)).status_code == 200
-    for _ in range(100):
-        if await count(UsageRecord) == 2:
-            break
-        await asyncio.sleep(0.02)
+    await _flushed(written + 2)
     assert await count(UsageRecord) == 2
     assert len(usage_buffer) == 0
 
