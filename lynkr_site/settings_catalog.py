@@ -138,7 +138,8 @@ VARIABLES: tuple[Variable, ...] = (
     _V("LYNKR_STREAM_PING_INTERVAL", "gateway", 10.0, "seconds of upstream silence after which a streaming client "
        "gets an Anthropic `ping`", setting="LYNKR_STREAM_PING_INTERVAL"),
     _V("LYNKR_FIRST_TOKEN_TIMEOUT", "gateway", 60.0, "a stream is held until the upstream's first content event (so "
-       "a failing upstream can still be replaced) for at most this many seconds", setting="LYNKR_FIRST_TOKEN_TIMEOUT"),
+       "a failing upstream can still be replaced) for at most this many seconds; for a non-streaming request to an "
+       "OpenAI-compatible provider (answered in one piece), the whole answer", setting="LYNKR_FIRST_TOKEN_TIMEOUT"),
     _V("LYNKR_ENCRYPTION_KEY", "gateway", None, "key material for provider credentials stored in the database "
        "(encrypted with Fernet)", setting="LYNKR_ENCRYPTION_KEY", secret=True, shown="`SECRET_KEY`"),
     _V("LYNKR_ENCRYPTION_KEY_OLD", "gateway", None, "the previous key during a rotation: still decrypts, values are "

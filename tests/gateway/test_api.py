@@ -15,6 +15,7 @@ from gateway import pipeline
 from gateway.services import apikey_create
 from providers.models import Provider
 from tests.mocks.anthropic_upstream import MockAnthropicUpstream, ScriptedResponse
+from tests.mocks.openai_upstream import MockOpenAIUpstream
 from tests.services import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,6 +130,41 @@ async def test_non_streaming_upstream_answer_is_accepted(
     assert body["content"] == [{"type": "text", "text": "whole"}]
     assert body["model"] == "claude-sonnet-5"
     assert body["usage"]["output_tokens"] == 1
+
+
+@pytest.fixture
+def openai_upstream() -> Iterator[MockOpenAIUpstream]:
+    with MockOpenAIUpstream() as mock:
+        yield mock
+        assert mock.errors == [], mock.errors
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_openai_upstream_streams_only_for_a_streaming_client(
+    key: str, openai_upstream: MockOpenAIUpstream, streaming: bool
+) -> None:
+    """A non-streaming client's turn goes upstream as one ChatCompletion (``stream: false``), decoded into the same
+    events a stream would give and folded into the same Message."""
+    await sync_to_async(Provider.objects.create)(
+        name="oa", kind="openai_chat", base_url=openai_upstream.url, model_override="gpt-mock"
+    )
+    response = await post(AsyncClient(), key, {**HELLO, "stream": True} if streaming else HELLO)
+    assert response.status_code == 200
+    sent = openai_upstream.chat_requests[-1]
+    assert sent.body is not None and sent.body["stream"] is streaming
+    assert ("stream_options" in sent.body) is streaming
+    assert sent.headers["accept"] == ("text/event-stream" if streaming else "application/json")
+    if streaming:
+        events = b"".join([chunk async for chunk in response.streaming_content])
+        assert events.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+        datas = [orjson.loads(line[6:]) for line in events.split(b"\n") if line.startswith(b"data: ")]
+        text = "".join(d["delta"]["text"] for d in datas if d["type"] == "content_block_delta")
+        assert text == "Hello from mock"
+        return
+    body = orjson.loads(response.content)
+    assert body["content"] == [{"type": "text", "text": "Hello from mock"}]
+    assert body["model"] == "claude-sonnet-5" and body["stop_reason"] == "end_turn"
+    assert body["usage"]["input_tokens"] > 0 and body["usage"]["output_tokens"] > 0
 
 
 async def test_authentication_error_shape() -> None:

@@ -218,12 +218,15 @@ def tool_choice_to_chat(choice: Any) -> tuple[Any, bool | None]:
 
 def build_body(route: Route, body: Json) -> Json:
     provider = route.provider
-    out: Json = {
-        "model": route.upstream_model,
-        "messages": messages_to_chat(body, provider),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    out: Json = {"model": route.upstream_model, "messages": messages_to_chat(body, provider)}
+    # A streaming client is streamed from upstream; a non-streaming one is not: the server sends one ChatCompletion
+    # (usage always included, https://platform.openai.com/docs/api-reference/chat/object), which stream.py's
+    # ChatJsonDecoder replays as events. That saves decoding an SSE chunk per token only to fold them again.
+    if body.get("stream"):
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}  # else the stream carries no usage (API reference)
+    else:
+        out["stream"] = False
     max_tokens = int(body["max_tokens"])
     if provider.max_output_tokens:
         max_tokens = min(max_tokens, provider.max_output_tokens)
@@ -260,8 +263,11 @@ def build_body(route: Route, body: Json) -> Json:
     return out
 
 
-def headers_for(provider: ProviderConfig, inbound: InboundContext) -> tuple[tuple[str, str], ...]:
-    headers = [("content-type", "application/json"), ("accept", "text/event-stream")]
+def headers_for(
+    provider: ProviderConfig, inbound: InboundContext, *, streaming: bool = True
+) -> tuple[tuple[str, str], ...]:
+    accept = "text/event-stream" if streaming else "application/json"
+    headers = [("content-type", "application/json"), ("accept", accept)]
     headers += auth_headers(provider) + extra_headers(provider)
     if inbound.request_id:
         headers.append(("x-request-id", inbound.request_id))
@@ -273,7 +279,7 @@ def build_request(route: Route, body: Json, inbound: InboundContext, url: str | 
     return UpstreamRequest(
         method="POST",
         url=url or chat_url(provider.base_url),
-        headers=headers_for(provider, inbound),
+        headers=headers_for(provider, inbound, streaming=bool(body.get("stream"))),
         body=orjson.dumps(build_body(route, body)),
         connect_timeout=provider.connect_timeout,
         read_timeout=provider.read_timeout,

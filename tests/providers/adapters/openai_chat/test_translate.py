@@ -767,11 +767,23 @@ def test_output_config_json_schema_becomes_response_format() -> None:
 # --- sampling, limits, metadata -------------------------------------------------------------------------------
 
 
-def test_always_streams_with_usage() -> None:
-    data = sent(body(stream=False))
+def test_a_streaming_client_is_streamed_with_usage() -> None:
+    request = build_request(route(), body(stream=True), INBOUND)
+    data = orjson.loads(request.body)
     assert data["stream"] is True
     assert data["stream_options"] == {"include_usage": True}
     assert data["model"] == "gpt-4o"
+    assert _headers(request)["accept"] == "text/event-stream"
+
+
+@pytest.mark.parametrize("changes", [{"stream": False}, {}], ids=["stream-false", "stream-absent"])
+def test_a_non_streaming_client_gets_one_completion(changes: dict[str, bool]) -> None:
+    """Claude Code's fallback sends no ``stream`` key at all (claude-code-wire.md §3)."""
+    request = build_request(route(), body(**changes), INBOUND)
+    data = orjson.loads(request.body)
+    assert data["stream"] is False
+    assert "stream_options" not in data
+    assert _headers(request)["accept"] == "application/json"
 
 
 @pytest.mark.parametrize(
@@ -837,7 +849,7 @@ def test_request_line_timeouts_and_bearer_auth() -> None:
     assert (request.connect_timeout, request.read_timeout) == (3.0, 120.0)
     assert _headers(request) == {
         "content-type": "application/json",
-        "accept": "text/event-stream",
+        "accept": "application/json",  # body() does not stream
         "authorization": f"Bearer {PROVIDER_KEY}",
         "x-request-id": "req_42",
     }
