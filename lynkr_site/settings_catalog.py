@@ -107,6 +107,8 @@ VARIABLES: tuple[Variable, ...] = (
        "django-prometheus's database wrappers", setting="DATABASES"),
     _V("LYNKR_DB_CONN_MAX_AGE", "storage", 60, "seconds a database connection (PostgreSQL or SQLite) is kept by "
        "each thread of the database pool; 0 opens one per call", setting="DATABASES"),
+    _V("LYNKR_SQLITE_CACHE_KB", "storage", 256, "SQLite only: page cache per database connection, in KiB (SQLite's "
+       "own default is 2000); pages it misses are read from the OS's file cache", setting="DATABASES"),
     _V("LYNKR_DB_THREADS", "storage", 8, "threads for the gateway's database work: at most this many connections "
        "per process", setting="LYNKR_DB_THREADS"),
     _V("GRACEFUL_SHUTDOWN_TIMEOUT", "storage", 30000, "ms in-flight requests get to finish on SIGTERM; then they are "

@@ -66,6 +66,31 @@ def test_database_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert "DATABASE_URL" in str(caught.value) and "secretpw" not in str(caught.value)
 
 
+def test_sqlite_page_cache_is_bounded_per_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("LYNKR_SQLITE_CACHE_KB", raising=False)
+    assert "PRAGMA cache_size=-256;" in E.database_config(tmp_path)["OPTIONS"]["init_command"]
+    monkeypatch.setenv("LYNKR_SQLITE_CACHE_KB", "4096")
+    assert "PRAGMA cache_size=-4096;" in E.database_config(tmp_path)["OPTIONS"]["init_command"]
+    monkeypatch.setenv("LYNKR_SQLITE_CACHE_KB", "8")
+    with pytest.raises(ImproperlyConfigured) as caught:
+        E.database_config(tmp_path)
+    assert "LYNKR_SQLITE_CACHE_KB" in str(caught.value)
+
+
+def test_sqlite_connections_run_the_pragmas(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The init_command is what a real connection runs: every statement in it is valid and takes effect."""
+    import sqlite3
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("LYNKR_SQLITE_CACHE_KB", "300")
+    config = E.database_config(tmp_path)
+    with sqlite3.connect(config["NAME"]) as db:
+        db.executescript(config["OPTIONS"]["init_command"])
+        assert db.execute("PRAGMA cache_size").fetchone() == (-300,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 @pytest.mark.parametrize("url", ["", "sqlite:////abs/path.sqlite3", "postgres://u:pw@db:5432/lynkr"])
 def test_database_connections_are_kept_per_thread_on_every_backend(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
