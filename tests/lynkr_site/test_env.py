@@ -81,11 +81,12 @@ def test_sqlite_page_cache_is_bounded_per_connection(monkeypatch: pytest.MonkeyP
 def test_sqlite_connections_run_the_pragmas(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The init_command is what a real connection runs: every statement in it is valid and takes effect."""
     import sqlite3
+    from contextlib import closing
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("LYNKR_SQLITE_CACHE_KB", "300")
     config = E.database_config(tmp_path)
-    with sqlite3.connect(config["NAME"]) as db:
+    with closing(sqlite3.connect(config["NAME"])) as db:  # sqlite3's own context manager commits, it does not close
         db.executescript(config["OPTIONS"]["init_command"])
         assert db.execute("PRAGMA cache_size").fetchone() == (-300,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -218,15 +218,13 @@ def tool_choice_to_chat(choice: Any) -> tuple[Any, bool | None]:
 
 def build_body(route: Route, body: Json) -> Json:
     provider = route.provider
-    out: Json = {"model": route.upstream_model, "messages": messages_to_chat(body, provider)}
     # A streaming client is streamed from upstream; a non-streaming one is not: the server sends one ChatCompletion
     # (usage always included, https://platform.openai.com/docs/api-reference/chat/object), which stream.py's
     # ChatJsonDecoder replays as events. That saves decoding an SSE chunk per token only to fold them again.
-    if body.get("stream"):
-        out["stream"] = True
+    streaming = bool(body.get("stream"))
+    out: Json = {"model": route.upstream_model, "messages": messages_to_chat(body, provider), "stream": streaming}
+    if streaming:
         out["stream_options"] = {"include_usage": True}  # else the stream carries no usage (API reference)
-    else:
-        out["stream"] = False
     max_tokens = int(body["max_tokens"])
     if provider.max_output_tokens:
         max_tokens = min(max_tokens, provider.max_output_tokens)
