@@ -104,6 +104,9 @@ def serve_daphne(host: str, port: int, *, access_log: str, grace: float) -> None
     from twisted.internet import defer, reactor
 
     from gateway.lifecycle import drain
+    from lynkr_site.serve_twisted import daphne_http_install
+
+    daphne_http_install()
 
     def _graceful() -> object:
         # Runs before Daphne's own shutdown work: in-flight requests finish (or are cancelled and clean up).

@@ -1,0 +1,66 @@
+"""Daphne's HTTP/1.1 server without per-request work that an ASGI application never uses.
+
+Daphne parses requests with Twisted's ``twisted.web.http``. Profiling Daphne under 64 concurrent Claude Code turns
+(py-spy, bench/README.md) found three costs there, together ~9 % of the server's CPU, that buy Lynkr nothing:
+
+- Form parsing. ``Request.requestReceived`` parses every POST's Content-Type with ``email.message`` (~5 %) to see if
+  it is a form whose fields belong in ``request.args``. Daphne hands the raw body to the application and never reads
+  ``args``, so the request is built with ``parsePOSTFormSubmission=False`` (Twisted's own switch).
+- Twisted's access log. ``Request.finish`` formats a combined-log line per request and writes it to Twisted's global
+  log, which Daphne points at an observer that drops everything (~1.5 %). Daphne's own access log (``--access-log``,
+  LYNKR_ACCESS_LOG) is separate and unaffected.
+- Header lines. ``LineReceiver.dataReceived`` splits each header line off the front of its buffer, copying everything
+  after it; a 77 KB turn arrives with its ~20 header lines in one read, so ~1.5 MB was copied per request (~3 %). The
+  head and the body are handed over as two reads instead, as TCP itself may deliver them: same bytes, same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daphne import http_protocol
+from twisted.protocols import basic
+from twisted.web import http
+
+# Below this a read is parsed as it came: the copying only matters once a body rides along with the head.
+HEAD_SPLIT_MIN = 4096
+_END_OF_HEAD = b"\r\n\r\n"
+
+
+class WebRequest(http_protocol.WebRequest):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(*args, **kwargs)
+
+
+class HTTPChannel(http.HTTPChannel):
+    def dataReceived(self, data: bytes) -> None:
+        if self.line_mode and not self._busyReceiving and len(data) >= HEAD_SPLIT_MIN:
+            cut = data.find(_END_OF_HEAD) + len(_END_OF_HEAD)
+            if len(_END_OF_HEAD) <= cut < len(data):
+                super().dataReceived(data[:cut])
+                # A bad head makes the channel answer 400 and close: the rest would have stayed unread.
+                if self.transport is not None and not self.transport.disconnecting:
+                    basic.LineReceiver.dataReceived(self, data[cut:])
+                return
+        super().dataReceived(data)
+
+
+class HTTPFactory(http_protocol.HTTPFactory):
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = WebRequest
+        return protocol
+
+    def protocol(self) -> Any:  # Twisted's _genericHTTPChannelProtocolFactory, with the channel above
+        return http._GenericHTTPChannelProtocol(HTTPChannel())
+
+    def log(self, request: Any) -> None:
+        return None
+
+
+def daphne_http_install() -> None:
+    """Make Daphne's server build the factory above (``daphne.server.Server.run`` looks the name up when it runs)."""
+    from daphne import server  # installs Twisted's asyncio reactor unless one is
+
+    server.HTTPFactory = HTTPFactory  # type: ignore[misc]

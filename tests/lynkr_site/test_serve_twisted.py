@@ -1,0 +1,142 @@
+"""Daphne's HTTP channel as ``lynkr serve`` builds it: same requests parsed, minus work an ASGI app never uses."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import daphne.server  # installs Twisted's asyncio reactor first, as under lynkr serve)
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.web import http
+
+from lynkr_site import serve_twisted
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+class _Server:
+    """What Daphne's WebRequest asks of its server."""
+
+    proxy_forwarded_address_header = None
+    root_path = ""
+    request_buffer_size = 8192
+    server_name = "lynkr-test"
+
+    def __init__(self) -> None:
+        self.scopes: list[dict[str, Any]] = []
+        self.queues: list[_Queue] = []
+        self.requests: list[Any] = []
+        self.actions: list[tuple[str, str]] = []
+
+    def protocol_connected(self, request: Any) -> None:
+        self.requests.append(request)
+
+    def protocol_disconnected(self, request: Any) -> None:
+        return None
+
+    def create_application(self, request: Any, scope: dict[str, Any]) -> _Queue:
+        self.scopes.append(scope)
+        self.queues.append(_Queue())
+        return self.queues[-1]
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        self.actions.append((protocol, action))
+
+
+def _connect() -> tuple[_Server, Any, StringTransport]:
+    server = _Server()
+    factory = serve_twisted.HTTPFactory(server)
+    factory.reactor = Clock()  # the channel's idle timeout, off the real reactor
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    return server, protocol, transport
+
+
+def _request(body: bytes, content_type: bytes = b"application/json", extra: bytes = b"") -> bytes:
+    head = b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type + b"\r\n"
+    return head + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _body(server: _Server, index: int = 0) -> bytes:
+    return b"".join(m["body"] for m in server.queues[index].messages if m["type"] == "http.request")
+
+
+def test_a_head_and_body_in_one_read_reach_the_application_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    server, protocol, _ = _connect()
+    buffered: list[int] = []  # what LineReceiver still holds (and copied) as each header line is split off
+    line_received = http.HTTPChannel.lineReceived
+
+    def spy(channel: http.HTTPChannel, line: bytes) -> None:
+        buffered.append(len(channel._buffer))
+        line_received(channel, line)
+
+    monkeypatch.setattr(http.HTTPChannel, "lineReceived", spy)
+    body = b'{"model":"m","messages":[' + b'{"role":"user","content":"x"},' * 4000 + b"]}"
+    protocol.dataReceived(_request(body, extra=b"X-Api-Key: sk-1\r\nAnthropic-Version: 2023-06-01\r\n"))
+    assert len(buffered) == 7 and max(buffered) < 200  # the head's lines only, not the 120 KB body behind them
+    assert len(server.scopes) == 1
+    scope = server.scopes[0]
+    assert (scope["method"], scope["path"], scope["query_string"]) == ("POST", "/v1/messages", b"beta=true")
+    assert (b"x-api-key", b"sk-1") in scope["headers"]
+    assert (b"anthropic-version", b"2023-06-01") in scope["headers"]
+    assert _body(server) == body
+    assert server.queues[0].messages[-1]["more_body"] is False
+
+
+def test_a_head_split_across_reads_and_a_small_request_parse_as_before() -> None:
+    server, protocol, _ = _connect()
+    raw = _request(b"x" * 10_000)
+    protocol.dataReceived(raw[:30])  # part of the head: no end of head in the first read
+    protocol.dataReceived(raw[30:])
+    assert _body(server) == b"x" * 10_000
+    small_server, small, _ = _connect()
+    small.dataReceived(_request(b'{"a":1}'))
+    assert _body(small_server) == b'{"a":1}'
+
+
+def test_form_bodies_are_not_parsed_into_twisted_args() -> None:
+    server, protocol, _ = _connect()
+    form = b"a=1&" * 2000
+    protocol.dataReceived(_request(form, content_type=b"application/x-www-form-urlencoded"))
+    request = server.requests[0]
+    # Only the query string: Twisted's default would have decoded the body's fields too, which nothing reads.
+    assert request.args == {b"beta": [b"true"]}
+    assert _body(server) == form  # the body still reaches the application untouched
+
+
+def test_a_bad_head_is_refused_and_the_rest_of_the_read_is_dropped() -> None:
+    server, protocol, transport = _connect()
+    raw = b"POST /v1/messages HTTP/1.1\r\nBad Header Without Colon\r\nContent-Length: 5000\r\n\r\n" + b"y" * 5000
+    protocol.dataReceived(raw)
+    assert transport.value().startswith(b"HTTP/1.1 400 Bad Request")
+    assert transport.disconnecting
+    assert server.scopes == []
+
+
+def test_a_finished_request_writes_the_response_and_no_twisted_access_line() -> None:
+    server, protocol, transport = _connect()
+    access = io.StringIO()
+    protocol.factory._logFile = access  # where Twisted's Request.finish would write its combined-log line
+    protocol.dataReceived(_request(b'{"a":1}' * 1000))
+    request = server.requests[0]
+    request.handle_reply({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    request.handle_reply({"type": "http.response.body", "body": b"{}"})
+    assert transport.value().startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.value().endswith(b"\r\n\r\n{}")
+    assert access.getvalue() == ""
+    assert server.actions == [("http", "complete")]  # Daphne's own access log (LYNKR_ACCESS_LOG) still hears of it
+
+
+def test_install_points_daphne_at_the_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daphne.server, "HTTPFactory", daphne.server.HTTPFactory)  # restored after the test
+    serve_twisted.daphne_http_install()
+    assert daphne.server.HTTPFactory is serve_twisted.HTTPFactory
