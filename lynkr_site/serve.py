@@ -100,13 +100,13 @@ def daphne_argv(host: str, port: int, access_log: str) -> list[str]:
 
 
 def serve_daphne(host: str, port: int, *, access_log: str, grace: float) -> None:
-    from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor
+    from lynkr_site.serve_twisted import daphne_install
+
+    daphne_install()  # before daphne.cli imports daphne.server (and, through it, Twisted's asyncio reactor)
+    from daphne.cli import CommandLineInterface
     from twisted.internet import defer, reactor
 
     from gateway.lifecycle import drain
-    from lynkr_site.serve_twisted import daphne_http_install
-
-    daphne_http_install()
 
     def _graceful() -> object:
         # Runs before Daphne's own shutdown work: in-flight requests finish (or are cancelled and clean up).

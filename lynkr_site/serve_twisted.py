@@ -1,4 +1,5 @@
-"""Daphne's HTTP/1.1 server without per-request work that an ASGI application never uses.
+"""Daphne's HTTP/1.1 server without per-request work that an ASGI application never uses, and without autobahn
+until a WebSocket upgrade arrives.
 
 Daphne parses requests with Twisted's ``twisted.web.http``. Profiling Daphne under 64 concurrent Claude Code turns
 (py-spy, bench/README.md) found three costs there, together ~9 % of the server's CPU, that buy Lynkr nothing:
@@ -12,10 +13,16 @@ Daphne parses requests with Twisted's ``twisted.web.http``. Profiling Daphne und
 - Header lines. ``LineReceiver.dataReceived`` splits each header line off the front of its buffer, copying everything
   after it; a 77 KB turn arrives with its ~20 header lines in one read, so ~1.5 MB was copied per request (~3 %). The
   head and the body are handed over as two reads instead, as TCP itself may deliver them: same bytes, same order.
+
+And one cost at start: ``daphne.server`` imports its WebSocket module, which imports autobahn (WAMP, flatbuffers, cffi
+validators: ~6 MB resident, measured) for a protocol Lynkr does not route (lynkr_site/asgi.py serves HTTP only). A
+stand-in factory takes its place until the first upgrade, which imports and builds the real one.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from daphne import http_protocol
@@ -59,8 +66,44 @@ class HTTPFactory(http_protocol.HTTPFactory):
         return None
 
 
-def daphne_http_install() -> None:
-    """Make Daphne's server build the factory above (``daphne.server.Server.run`` looks the name up when it runs)."""
-    from daphne import server  # installs Twisted's asyncio reactor unless one is
+class LazyWebSocketFactory:
+    """``daphne.ws_protocol.WebSocketFactory`` built on the first WebSocket upgrade, with the arguments and protocol
+    options Daphne gave at start; until then autobahn stays unimported."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._options: dict[str, Any] = {}
+        self._real: Any = None
+
+    def setProtocolOptions(self, **options: Any) -> None:
+        self._options.update(options)
+        if self._real is not None:
+            self._real.setProtocolOptions(**options)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if self._real is None:
+            from daphne.ws_protocol import WebSocketFactory
+
+            self._real = WebSocketFactory(*self._args, **self._kwargs)
+            self._real.setProtocolOptions(**self._options)
+        return self._real.buildProtocol(addr)
+
+
+def daphne_install() -> None:
+    """Point Daphne's server at the factories above (``daphne.server.Server.run`` looks both names up when it runs).
+    Call it before anything imports ``daphne.server`` (``daphne.cli`` does), or autobahn is already loaded."""
+    if "daphne.server" not in sys.modules:
+        # daphne.server's `from .ws_protocol import WebSocketFactory` takes the stand-in; the module is forgotten
+        # again right after, so the first upgrade imports the real one.
+        stand_in = types.ModuleType("daphne.ws_protocol")
+        stand_in.WebSocketFactory = LazyWebSocketFactory  # type: ignore[attr-defined]
+        sys.modules["daphne.ws_protocol"] = stand_in
+        try:
+            from daphne import server  # installs Twisted's asyncio reactor unless one is
+        finally:
+            del sys.modules["daphne.ws_protocol"]
+    from daphne import server
 
     server.HTTPFactory = HTTPFactory  # type: ignore[misc]
+    server.WebSocketFactory = LazyWebSocketFactory  # type: ignore[misc]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from typing import Any
 
 import daphne.server  # installs Twisted's asyncio reactor first, as under lynkr serve)
@@ -136,7 +138,45 @@ def test_a_finished_request_writes_the_response_and_no_twisted_access_line() -> 
     assert server.actions == [("http", "complete")]  # Daphne's own access log (LYNKR_ACCESS_LOG) still hears of it
 
 
-def test_install_points_daphne_at_the_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_points_daphne_at_the_factories(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(daphne.server, "HTTPFactory", daphne.server.HTTPFactory)  # restored after the test
-    serve_twisted.daphne_http_install()
+    monkeypatch.setattr(daphne.server, "WebSocketFactory", daphne.server.WebSocketFactory)
+    serve_twisted.daphne_install()  # daphne.server is loaded here already: only the names change
     assert daphne.server.HTTPFactory is serve_twisted.HTTPFactory
+    assert daphne.server.WebSocketFactory is serve_twisted.LazyWebSocketFactory
+
+
+def test_daphne_starts_without_autobahn_until_a_websocket_upgrade() -> None:
+    # A fresh interpreter, as under `lynkr serve`: daphne.server not yet imported when the stand-in goes in.
+    code = """
+import sys
+from lynkr_site.serve_twisted import LazyWebSocketFactory, daphne_install
+daphne_install()
+from daphne import cli, server
+assert server.WebSocketFactory is LazyWebSocketFactory, server.WebSocketFactory
+assert "daphne.ws_protocol" not in sys.modules
+assert not [name for name in sys.modules if name.startswith("autobahn")]
+from daphne.ws_protocol import WebSocketFactory  # the real module, for the first upgrade
+assert WebSocketFactory is not LazyWebSocketFactory
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_the_websocket_factory_is_built_on_the_first_upgrade_with_daphnes_options() -> None:
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+
+    lazy = serve_twisted.LazyWebSocketFactory(_Server(), server="lynkr-test")
+    lazy.setProtocolOptions(autoPingTimeout=7, allowNullOrigin=True)
+    assert lazy._real is None
+    protocol = lazy.buildProtocol(None)
+    assert isinstance(protocol, WebSocketProtocol)
+    real = lazy._real
+    assert isinstance(real, WebSocketFactory)
+    assert (real.server, real.autoPingTimeout, real.allowNullOrigin) == ("lynkr-test", 7, True)
+    assert protocol.factory is real
+    lazy.setProtocolOptions(autoPingTimeout=9)  # options set later reach the real factory too
+    assert real.autoPingTimeout == 9
+    assert lazy.buildProtocol(None).factory is real  # built once
