@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import daphne.server  # installs Twisted's asyncio reactor first, as under lynkr serve)
 import pytest
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.web import http
@@ -180,3 +184,118 @@ def test_the_websocket_factory_is_built_on_the_first_upgrade_with_daphnes_option
     lazy.setProtocolOptions(autoPingTimeout=9)  # options set later reach the real factory too
     assert real.autoPingTimeout == 9
     assert lazy.buildProtocol(None).factory is real  # built once
+
+
+class _Reactor:
+    """What a Twisted transport asks of its reactor: the descriptors it reads and writes."""
+
+    def __init__(self) -> None:
+        self.writers: set[Any] = set()
+        self.readers: set[Any] = set()
+
+    def addWriter(self, selectable: Any) -> None:
+        self.writers.add(selectable)
+
+    def removeWriter(self, selectable: Any) -> None:
+        self.writers.discard(selectable)
+
+    def addReader(self, selectable: Any) -> None:
+        self.readers.add(selectable)
+
+    def removeReader(self, selectable: Any) -> None:
+        self.readers.discard(selectable)
+
+
+@pytest.fixture
+def tcp_pair() -> Any:
+    """An accepted server-side socket (as Daphne's port gets it) and its client."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, peer = listener.accept()
+    accepted.setblocking(False)
+    client.settimeout(5)
+    yield accepted, peer, client
+    accepted.close()
+    client.close()
+
+
+def _transport(tcp_pair: Any, protocol: Any) -> tuple[serve_twisted.Connection, _Reactor, socket.socket]:
+    accepted, peer, client = tcp_pair
+    reactor = _Reactor()
+    return serve_twisted.Connection(accepted, protocol, peer, None, 1, reactor), reactor, client
+
+
+def _pending(client: socket.socket) -> bytes:
+    client.setblocking(False)
+    try:
+        return client.recv(1 << 20)
+    except BlockingIOError:
+        return b""
+    finally:
+        client.settimeout(5)
+
+
+def test_a_connection_sends_its_buffer_on_flush_and_has_nodelay(tcp_pair: Any) -> None:
+    conn, reactor, client = _transport(tcp_pair, Protocol())
+    assert conn.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    conn.write(b"HTTP/1.1 200 OK\r\n")
+    conn.writeSequence([b"a: b\r\n", b"\r\n"])
+    time.sleep(0.05)
+    assert _pending(client) == b""  # Twisted's own behaviour: buffered for the reactor's next pass
+    conn.flush()
+    assert client.recv(100) == b"HTTP/1.1 200 OK\r\na: b\r\n\r\n"
+    assert reactor.writers == {conn}  # still registered: the reactor's pass finds nothing left and unregisters
+    assert conn.doWrite() is None
+    assert reactor.writers == set()
+    conn.flush()  # nothing buffered: nothing sent
+    assert _pending(client) == b""
+
+
+def test_a_short_send_leaves_the_rest_to_the_reactor_in_order(tcp_pair: Any) -> None:
+    conn, reactor, client = _transport(tcp_pair, Protocol())
+    data = bytes(range(256)) * 40_000  # ~10 MB: more than the socket buffers take at once
+    conn.write(data)
+    conn.flush()
+    assert 0 < conn._tempDataLen < len(data)
+    received = bytearray()
+    while len(received) < len(data):
+        received += client.recv(1 << 20)
+        if conn in reactor.writers:
+            conn.doWrite()
+    assert bytes(received) == data
+
+
+def test_a_closing_connection_is_left_to_the_reactor(tcp_pair: Any) -> None:
+    conn, reactor, client = _transport(tcp_pair, Protocol())
+    conn.write(b"bye")
+    conn.loseConnection()
+    conn.flush()
+    time.sleep(0.05)
+    assert _pending(client) == b""  # doWrite sends it and then closes, as without the flush
+    assert reactor.writers == {conn}
+
+
+def test_each_reply_leaves_at_once_in_one_send(tcp_pair: Any) -> None:
+    server = _Server()
+    factory = serve_twisted.HTTPFactory(server)
+    factory.reactor = Clock()
+    protocol = factory.buildProtocol(None)
+    conn, _, client = _transport(tcp_pair, protocol)
+    protocol.makeConnection(conn)
+    protocol.dataReceived(_request(b'{"a":1}'))
+    request = server.requests[0]
+    request.handle_reply({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    assert _pending(client) == b""  # the head waits for the body: one send, not two
+    request.handle_reply({"type": "http.response.body", "body": b"event: one\n\n", "more_body": True})
+    first = client.recv(1000)
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"event: one\n\n\r\n")  # a chunk of its own
+    request.handle_reply({"type": "http.response.body", "body": b"event: two\n\n"})
+    assert client.recv(1000) == b"c\r\nevent: two\n\n\r\n0\r\n\r\n"
+
+
+def test_install_makes_daphnes_port_accept_flushing_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daphne.server, "HTTPFactory", daphne.server.HTTPFactory)
+    monkeypatch.setattr(daphne.server, "WebSocketFactory", daphne.server.WebSocketFactory)
+    monkeypatch.setattr(tcp.Port, "transport", tcp.Port.transport)
+    serve_twisted.daphne_install()
+    assert tcp.Port.transport is serve_twisted.Connection
