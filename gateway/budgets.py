@@ -72,8 +72,11 @@ def budgets_for_sync(key_id: int, user_id: int, group_ids: frozenset[int]) -> tu
 
 async def budgets_for(key: KeyInfo) -> tuple[BudgetConfig, ...]:
     """Cached per process for LYNKR_KEY_CACHE_TTL seconds (a new budget applies within that time)."""
-    load = db_async(budgets_for_sync)
+    load = _budgets_for_async
     return await _cache.get((key.id, key.user_id, key.group_ids), lambda: load(key.id, key.user_id, key.group_ids))
+
+
+_budgets_for_async = db_async(budgets_for_sync)  # wrapped once, not per request
 
 
 def budget_cache_clear() -> None:

@@ -30,8 +30,11 @@ def prices_load() -> tuple[Price, ...]:
     )
 
 
+_prices_load_async = db_async(prices_load)  # wrapped once: db_async builds two wrapper functions per call
+
+
 async def prices() -> tuple[Price, ...]:
-    return await _prices.get(None, db_async(prices_load))
+    return await _prices.get(None, _prices_load_async)
 
 
 def _limits_of(row: RateLimit | None) -> Limits:
@@ -46,9 +49,11 @@ def limits_load(key_id: int, user_id: int) -> tuple[Limits, Limits]:
     return _limits_of(key_row), _limits_of(user_row)
 
 
+_limits_load_async = db_async(limits_load)
+
+
 async def limits_for(key: KeyInfo) -> tuple[Limits, Limits]:
-    load = db_async(limits_load)
-    return await _limits.get((key.id, key.user_id), lambda: load(key.id, key.user_id))
+    return await _limits.get((key.id, key.user_id), lambda: _limits_load_async(key.id, key.user_id))
 
 
 def metering_cache_clear() -> None:

@@ -24,8 +24,31 @@ class Price:
     priority: int = 100
 
 
+# price_match's answers for the price list it last saw: each request asks twice (budget estimate, then cost), for the
+# same few models, and matching walks every pattern with fnmatch. A new list (an admin edit, once per cache TTL)
+# starts it afresh; the bound only guards against a caller inventing model names.
+_MATCHED_MAX = 4096
+_matched: dict[tuple[int | None, str], Price | None] = {}
+_matched_for: list[tuple[Price, ...]] = [()]
+
+
 def price_match(prices: tuple[Price, ...], *, provider_id: int | None, upstream_model: str) -> Price | None:
     """Provider-specific prices win over general ones; then by priority; the first pattern that matches."""
+    if prices is not _matched_for[0]:
+        _matched.clear()
+        _matched_for[0] = prices
+    key = (provider_id, upstream_model)
+    try:
+        return _matched[key]
+    except KeyError:
+        pass
+    price = _price_find(prices, provider_id=provider_id, upstream_model=upstream_model)
+    if len(_matched) < _MATCHED_MAX:
+        _matched[key] = price
+    return price
+
+
+def _price_find(prices: tuple[Price, ...], *, provider_id: int | None, upstream_model: str) -> Price | None:
     candidates = [
         p
         for p in prices

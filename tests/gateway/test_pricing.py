@@ -28,6 +28,30 @@ def test_no_matching_price_is_none_and_cost_unknown_not_zero() -> None:
     assert cost_usd(None, input_tokens=0, output_tokens=0) is None  # unknown stays unknown even for 0 tokens
 
 
+def test_answers_are_remembered_for_the_same_price_list_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import pricing
+
+    listed = (SONNET, NO_CACHE_RATES)
+    assert price_match(listed, provider_id=None, upstream_model="plain-1") is NO_CACHE_RATES
+    monkeypatch.setattr(pricing, "fnmatchcase", lambda name, pattern: pytest.fail("matched again"))
+    assert price_match(listed, provider_id=None, upstream_model="plain-1") is NO_CACHE_RATES  # remembered
+    monkeypatch.undo()
+    edited = (Price("plain-*", Decimal(1), Decimal(1)),)  # an admin edit: a new list, answered afresh
+    assert price_match(edited, provider_id=None, upstream_model="plain-1") is edited[0]
+    assert price_match(edited, provider_id=5, upstream_model="plain-1") is edited[0]
+    assert price_match(edited, provider_id=None, upstream_model="gone") is None
+
+
+def test_remembered_answers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import pricing
+
+    monkeypatch.setattr(pricing, "_MATCHED_MAX", 3)
+    listed = (SONNET,)
+    for n in range(10):
+        assert price_match(listed, provider_id=None, upstream_model=f"claude-sonnet-{n}") is SONNET
+    assert len(pricing._matched) == 3
+
+
 def test_glob_match_is_case_sensitive_and_whole_string() -> None:
     assert price_match((SONNET,), provider_id=None, upstream_model="claude-sonnet-4-5-20250929") is SONNET
     assert price_match((SONNET,), provider_id=None, upstream_model="CLAUDE-SONNET-4") is None
