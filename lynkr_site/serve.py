@@ -100,9 +100,12 @@ def daphne_argv(host: str, port: int, access_log: str) -> list[str]:
 
 
 def serve_daphne(host: str, port: int, *, access_log: str, grace: float) -> None:
+    from django.conf import settings
+
     from lynkr_site.serve_twisted import daphne_install
 
-    daphne_install()  # before daphne.cli imports daphne.server (and, through it, Twisted's asyncio reactor)
+    # Before daphne.cli imports daphne.server (and, through it, Twisted's asyncio reactor).
+    daphne_install(settings.LYNKR_MAX_BODY_BYTES)
     from daphne.cli import CommandLineInterface
     from twisted.internet import defer, reactor
 

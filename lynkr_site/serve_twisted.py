@@ -14,6 +14,12 @@ Daphne parses requests with Twisted's ``twisted.web.http``. Profiling Daphne und
   after it; a 77 KB turn arrives with its ~20 header lines in one read, so ~1.5 MB was copied per request (~3 %). The
   head and the body are handed over as two reads instead, as TCP itself may deliver them: same bytes, same order.
 
+And the request body. Twisted keeps it until the response has finished, a whole stream's lifetime (~77 KB per held
+Claude Code stream), and spools a body of 100 000 bytes or more to a temporary file on disk: a Claude Code session's
+turns pass that size within a few turns, and the application reads every body into memory anyway (bounded by
+LYNKR_MAX_BODY_BYTES). Bodies within that bound stay in memory, are handed to the application in one message instead
+of 8 KiB pieces, and are dropped once handed over; a bigger or unsized one still spools as before.
+
 And one cost in latency: Twisted's transports buffer every write until the reactor's next pass. A streamed answer
 whose upstream chunks arrive together is then re-encoded whole before its first event leaves: the first token waited
 for the last (uvicorn, whose asyncio transports send at once, measured ~0.3 ms sooner). The request flushes its
@@ -27,6 +33,7 @@ stand-in factory takes its place until the first upgrade, which imports and buil
 
 from __future__ import annotations
 
+import io
 import sys
 import types
 from typing import Any
@@ -41,10 +48,39 @@ HEAD_SPLIT_MIN = 4096
 _END_OF_HEAD = b"\r\n\r\n"
 
 
+class RequestBody(io.BytesIO):
+    """A request body that Daphne's ``process`` reads out whole: it asks for ``request_buffer_size`` (8 KiB) at a time,
+    and ASGI lets a body arrive in any number of messages."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read()
+
+
 class WebRequest(http_protocol.WebRequest):
+    # Bodies up to this size are kept in memory (daphne_install sets it to LYNKR_MAX_BODY_BYTES).
+    body_memory_max = 32 * 1024 * 1024
+    content: Any  # Twisted's request body file; None once handed over
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["parsePOSTFormSubmission"] = False
         super().__init__(*args, **kwargs)
+
+    def gotLength(self, length: int | None) -> None:
+        if length is not None and length <= self.body_memory_max:
+            self.content = RequestBody()
+        else:
+            super().gotLength(length)
+
+    def process(self) -> Any:
+        processing = super().process()  # the body is queued for the application before this returns
+        processing.addCallback(self._body_handed_over)
+        return processing
+
+    def _body_handed_over(self, result: Any) -> Any:
+        if self.application_queue is not None and self.content is not None:
+            self.content.close()
+            self.content = None
+        return result
 
     def handle_reply(self, message: dict[str, Any]) -> None:
         super().handle_reply(message)
@@ -126,7 +162,7 @@ class LazyWebSocketFactory:
         return self._real.buildProtocol(addr)
 
 
-def daphne_install() -> None:
+def daphne_install(body_memory_max: int) -> None:
     """Point Daphne's server at the factories above (``daphne.server.Server.run`` looks both names up when it runs).
     Call it before anything imports ``daphne.server`` (``daphne.cli`` does), or autobahn is already loaded."""
     if "daphne.server" not in sys.modules:
@@ -141,6 +177,7 @@ def daphne_install() -> None:
             del sys.modules["daphne.ws_protocol"]
     from daphne import server
 
+    WebRequest.body_memory_max = body_memory_max
     server.HTTPFactory = HTTPFactory  # type: ignore[misc]
     server.WebSocketFactory = LazyWebSocketFactory  # type: ignore[misc]
     # Daphne listens through an endpoint string (tcp:port=...), whose port builds tcp.Port.transport for every

@@ -43,7 +43,9 @@ def test_a_large_turn_in_one_write_and_a_websocket_upgrade(tmp_path: Path) -> No
         server = LynkrServer(data_dir=tmp_path / "lynkr", env_extra=env).start()
         try:
             port = int(server.url.rsplit(":", 1)[1])
-            text = "x" * 90_000  # past one 64 KB read: the head is parsed apart from the body that follows it
+            # Past one 64 KB read (the head is parsed apart from the body behind it) and past the 100 000 bytes from
+            # which Twisted would spool a body to disk.
+            text = "x" * 150_000
             body = json.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": text}]}).encode()
             head = (
                 f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

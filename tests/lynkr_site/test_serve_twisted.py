@@ -98,6 +98,31 @@ def test_a_head_and_body_in_one_read_reach_the_application_whole(monkeypatch: py
     assert server.queues[0].messages[-1]["more_body"] is False
 
 
+def test_a_body_is_kept_in_memory_handed_over_whole_and_then_dropped() -> None:
+    server, protocol, _ = _connect()
+    body = b'{"messages":"' + b"y" * 150_000 + b'"}'  # past Twisted's 100 000-byte spool-to-disk threshold
+    protocol.dataReceived(_request(body))
+    requests = [m for m in server.queues[0].messages if m["type"] == "http.request"]
+    assert [m["body"] for m in requests] == [body, b""]  # one piece (and the end), not 19 of 8 KiB
+    assert [m["more_body"] for m in requests] == [True, False]
+    assert server.requests[0].content is None  # not held for the response's lifetime
+
+
+def test_a_body_over_the_memory_bound_or_of_unknown_size_spools_as_twisted_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serve_twisted.WebRequest, "body_memory_max", 1000)
+    server, protocol, _ = _connect()
+    protocol.dataReceived(_request(b"z" * 1001))
+    assert _body(server) == b"z" * 1001
+    assert len([m for m in server.queues[0].messages if m["type"] == "http.request"]) == 1  # 8 KiB pieces: one
+    unsized_server, unsized, _ = _connect()
+    unsized.dataReceived(
+        b"POST /v1/messages HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert _body(unsized_server) == b"hello"
+
+
 def test_a_head_split_across_reads_and_a_small_request_parse_as_before() -> None:
     server, protocol, _ = _connect()
     raw = _request(b"x" * 10_000)
@@ -145,7 +170,9 @@ def test_a_finished_request_writes_the_response_and_no_twisted_access_line() -> 
 def test_install_points_daphne_at_the_factories(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(daphne.server, "HTTPFactory", daphne.server.HTTPFactory)  # restored after the test
     monkeypatch.setattr(daphne.server, "WebSocketFactory", daphne.server.WebSocketFactory)
-    serve_twisted.daphne_install()  # daphne.server is loaded here already: only the names change
+    monkeypatch.setattr(serve_twisted.WebRequest, "body_memory_max", serve_twisted.WebRequest.body_memory_max)
+    serve_twisted.daphne_install(5000)  # daphne.server is loaded here already: only the names change
+    assert serve_twisted.WebRequest.body_memory_max == 5000
     assert daphne.server.HTTPFactory is serve_twisted.HTTPFactory
     assert daphne.server.WebSocketFactory is serve_twisted.LazyWebSocketFactory
 
@@ -155,7 +182,7 @@ def test_daphne_starts_without_autobahn_until_a_websocket_upgrade() -> None:
     code = """
 import sys
 from lynkr_site.serve_twisted import LazyWebSocketFactory, daphne_install
-daphne_install()
+daphne_install(1 << 20)
 from daphne import cli, server
 assert server.WebSocketFactory is LazyWebSocketFactory, server.WebSocketFactory
 assert "daphne.ws_protocol" not in sys.modules
@@ -297,5 +324,6 @@ def test_install_makes_daphnes_port_accept_flushing_connections(monkeypatch: pyt
     monkeypatch.setattr(daphne.server, "HTTPFactory", daphne.server.HTTPFactory)
     monkeypatch.setattr(daphne.server, "WebSocketFactory", daphne.server.WebSocketFactory)
     monkeypatch.setattr(tcp.Port, "transport", tcp.Port.transport)
-    serve_twisted.daphne_install()
+    monkeypatch.setattr(serve_twisted.WebRequest, "body_memory_max", serve_twisted.WebRequest.body_memory_max)
+    serve_twisted.daphne_install(32 * 1024 * 1024)
     assert tcp.Port.transport is serve_twisted.Connection
