@@ -337,3 +337,34 @@ def _scope_for(path: str, length: int) -> dict[str, Any]:
         "headers": [(b"host", b"127.0.0.1"), (b"content-length", str(length).encode())],
         "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
     }  # fmt: skip
+
+
+async def test_each_api_path_is_resolved_once_and_again_under_a_new_urlconf(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.urls import URLResolver, clear_url_caches
+
+    from gateway import asgi_api
+
+    asgi_api._resolved.cache_clear()
+    resolved: list[str] = []
+    resolve = URLResolver.resolve
+
+    def counting(self: URLResolver, path: str) -> Any:
+        resolved.append(path)
+        return resolve(self, path)
+
+    monkeypatch.setattr(URLResolver, "resolve", counting)
+    handler = ApiASGIHandler()
+    for _ in range(3):
+        status, _, body = await _call(handler, "/v1/models")
+        assert status == 401 and orjson.loads(body)["error"]["type"] == "authentication_error"
+    for path in ("/v1/no-such-path", "/v1/no-such-path", "/nothing-here", "/nothing-here"):
+        status, _, _ = await _call(handler, path)
+        assert status == 404
+    top = [path for path in resolved if path.startswith("/")]  # the root resolver's calls (includes recurse)
+    # /v1/no-such-path matches the API's catch-all (an Anthropic-shaped 404): remembered. /nothing-here matches no
+    # pattern: Resolver404 is raised each time, never remembered.
+    assert top == ["/v1/models", "/v1/no-such-path", "/nothing-here", "/nothing-here"]
+    clear_url_caches()  # what a settings override of ROOT_URLCONF does: a new resolver, resolved afresh
+    await _call(handler, "/v1/models")
+    assert [path for path in resolved if path.startswith("/")][-1] == "/v1/models"
+    assert len([path for path in resolved if path == "/v1/models"]) == 2
