@@ -291,3 +291,27 @@ async def test_django_prometheus_database_and_cache_metrics_are_exported() -> No
     text = generate_latest(REGISTRY).decode()
     assert "django_cache_get_total" in text
     assert "django_db_new_connections_total" in text or "django_db_execute_total" in text
+
+
+def test_labelled_children_are_looked_up_once_and_the_lookups_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import metrics
+
+    calls: list[tuple[str, ...]] = []
+    labels = metrics.REQUESTS.labels
+
+    def counting(*values: str) -> Any:
+        calls.append(values)
+        return labels(*values)
+
+    monkeypatch.setattr(metrics.REQUESTS, "labels", counting)
+    values = ("memo-provider", "memo-model", "memo-client", "memo-rule", "200")
+    before = metrics.REQUESTS.labels(*values)._value.get()
+    calls.clear()
+    for _ in range(3):
+        metrics._child(metrics.REQUESTS, *values).inc()
+    assert calls == [values]  # once, then the same child
+    assert labels(*values)._value.get() == before + 3  # the registry's own child counted all three
+    monkeypatch.setattr(metrics, "_CHILDREN_MAX", 2)
+    for n in range(5):
+        metrics._child(metrics.REQUESTS, "memo-provider", "memo-model", "memo-client", "memo-rule", str(n))
+    assert len(metrics._children) <= 2
