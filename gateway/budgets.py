@@ -70,13 +70,13 @@ def budgets_for_sync(key_id: int, user_id: int, group_ids: frozenset[int]) -> tu
     return tuple(BudgetConfig(b.pk, b.name, b.period, b.limit_usd, b.limit_tokens, b.soft_threshold) for b in rows)
 
 
+_budgets_for_async = db_async(budgets_for_sync)  # wrapped once: db_async builds two wrapper functions per call
+
+
 async def budgets_for(key: KeyInfo) -> tuple[BudgetConfig, ...]:
     """Cached per process for LYNKR_KEY_CACHE_TTL seconds (a new budget applies within that time)."""
-    load = _budgets_for_async
-    return await _cache.get((key.id, key.user_id, key.group_ids), lambda: load(key.id, key.user_id, key.group_ids))
-
-
-_budgets_for_async = db_async(budgets_for_sync)  # wrapped once, not per request
+    ids = (key.id, key.user_id, key.group_ids)
+    return await _cache.get(ids, lambda: _budgets_for_async(*ids))
 
 
 def budget_cache_clear() -> None:

@@ -49,7 +49,7 @@ def limits_load(key_id: int, user_id: int) -> tuple[Limits, Limits]:
     return _limits_of(key_row), _limits_of(user_row)
 
 
-_limits_load_async = db_async(limits_load)
+_limits_load_async = db_async(limits_load)  # wrapped once, as _prices_load_async
 
 
 async def limits_for(key: KeyInfo) -> tuple[Limits, Limits]:
