@@ -23,7 +23,7 @@ from gateway.errors import (
     RequestTooLargeError,
     error_response,
 )
-from gateway.lifecycle import request_track
+from gateway.lifecycle import request_track, settle_soon
 from gateway.logcontext import log_context_set
 from gateway.metering import Meter
 from gateway.request_workspace import request_workspace
@@ -139,9 +139,7 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
         except BaseException:
             await meter.finish(stream=stream)
             raise
-        await meter.finish(stream=stream, message=message)
-        if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
-            await cache.put(key, stream.recorded)
+        settle_soon(_settle(meter, stream, message, cache, key))
         response = HttpResponse(orjson.dumps(message), content_type="application/json")
         return _explained(_metered(response, meter), stream)
 
@@ -155,14 +153,22 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
                 yield b"".join([encode(event) for event in batch])
         finally:
             await stream.aclose()
-            await meter.finish(stream=stream, message=accumulator.result_or_none())
-            if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
-                await cache.put(key, stream.recorded)
+            settle_soon(_settle(meter, stream, accumulator.result_or_none(), cache, key))
 
     streamed = StreamingHttpResponse(sse(), content_type="text/event-stream; charset=utf-8")
     streamed["cache-control"] = "no-cache"
     streamed["x-accel-buffering"] = "no"  # nginx: do not buffer SSE
     return _explained(_metered(streamed, meter), stream)
+
+
+async def _settle(
+    meter: Meter, stream: pipeline.UpstreamStream, message: dict[str, Any] | None, cache: Any, key: str
+) -> None:
+    """Bill the answer and cache it, in a task of its own once the answer is out (gateway/lifecycle.py): billing
+    costs ~60 us that no client should wait for, and the client leaving cannot cut it short."""
+    await meter.finish(stream=stream, message=message)
+    if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
+        await cache.put(key, stream.recorded)
 
 
 def _cache_for(body: dict[str, Any], plan: Any, user_id: int) -> tuple[Any, str]:

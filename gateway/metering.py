@@ -22,6 +22,7 @@ from django.conf import settings
 from gateway.accounting import TurnRow, UsageRow, usage_buffer
 from gateway.budgets import Reservation, budget_reserve, budget_settle
 from gateway.db import db_async
+from gateway.lifecycle import settled
 from gateway.metering_config import limits_for, prices
 from gateway.metrics import record_request, record_stream_closed
 from gateway.pricing import Price, cost_usd, price_match
@@ -285,4 +286,6 @@ class Meter:
 
 
 async def usage_flush() -> int:
+    """Write the buffered usage, after the requests still being billed (gateway/lifecycle.py settle_soon)."""
+    await settled()
     return await db_async(usage_buffer.flush_sync)()

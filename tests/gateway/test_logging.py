@@ -63,6 +63,33 @@ async def test_request_lines_carry_context_and_no_secrets(
     assert secret not in text and "sk-upstream-credential-123" not in text
 
 
+async def test_the_request_line_written_after_the_answer_keeps_its_context(
+    json_log: io.StringIO, upstream: MockAnthropicUpstream
+) -> None:
+    """The per-request line is written once the answer is out (gateway/upstream.py), with the request's fields."""
+    from asgiref.sync import sync_to_async
+
+    def setup() -> str:
+        Provider.objects.create(name="up", base_url=upstream.url, api_key="k")
+        user = User.objects.create_user(username="logger", password="x" * 12)
+        return apikey_create(user=user).secret
+
+    secret = await sync_to_async(setup)()
+    response = await AsyncClient().post(
+        "/v1/messages",
+        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
+        content_type="application/json",
+        headers={"x-api-key": secret},
+    )
+    assert response.status_code == 200
+    request_id = response.headers["request-id"]
+    lines = [orjson.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
+    (line,) = [line for line in lines if "outcome=" in line["message"]]
+    assert line["message"].startswith(f"request_id={request_id} key={secret.split('_')[0]} route=default provider=up")
+    assert "outcome=ok" in line["message"] and "output_tokens=" in line["message"]
+    assert (line["request_id"], line["key"], line["provider"]) == (request_id, secret.split("_")[0], "up")
+
+
 def test_text_format_appends_the_context() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
     RequestContextFilter().filter(record)

@@ -297,6 +297,87 @@ async def test_client_disconnect_mid_stream_is_billed(
     assert len(await records("attempt")) == 1
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_answer_does_not_wait_for_its_billing(
+    stream: bool, key: str, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Billing runs after the answer, in a task of its own (gateway/lifecycle.py settle_soon); a flush waits for it."""
+    from gateway.metering import Meter
+
+    release = asyncio.Event()
+    real_finish = Meter._finish
+
+    async def held_finish(self: Meter, *args: Any) -> None:
+        await release.wait()
+        await real_finish(self, *args)
+
+    monkeypatch.setattr(Meter, "_finish", held_finish)
+    async with asyncio.timeout(5):  # in this task: the request's task ending would close its stream early
+        response = await post(key, {**HELLO, "stream": stream})
+        assert response.status_code == 200
+        if stream:
+            assert (await drain(response)).rstrip().endswith(b'data: {"type":"message_stop"}')
+        else:
+            assert orjson.loads(response.content)["type"] == "message"
+    await asyncio.sleep(0.05)
+    assert len(usage_buffer) == 0  # the answer is out; its billing is still waiting
+    flush = asyncio.create_task(usage_flush())
+    await asyncio.sleep(0.05)
+    assert not flush.done()  # a flush writes what is still being billed too
+    release.set()
+    assert await asyncio.wait_for(flush, 5) == 2
+    (row,) = await records("request")
+    assert row.status == 200 and row.stream is stream and row.output_tokens > 0
+
+
+async def test_billing_goes_on_when_the_server_ends_the_request_after_its_answer(
+    key: str, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Daphne and uvicorn report ``http.disconnect`` once the answer is sent, and the handler then cancels the
+    request's task (gateway/asgi_api.py): billing, in its own task, still completes."""
+    from gateway.metering import Meter
+    from lynkr_site.asgi import application
+
+    release = asyncio.Event()
+    real_finish = Meter._finish
+
+    async def held_finish(self: Meter, *args: Any) -> None:
+        await release.wait()
+        await real_finish(self, *args)
+
+    monkeypatch.setattr(Meter, "_finish", held_finish)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"x-api-key", key.encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    answered = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": orjson.dumps(HELLO), "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    await asyncio.wait_for(application(scope, receive, send), 5)
+    assert sent[0]["status"] == 200
+    assert orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))["type"] == "message"
+    await asyncio.sleep(0.05)
+    assert len(usage_buffer) == 0  # answered, the request's task is over, and the billing is still waiting
+    release.set()
+    assert await usage_flush() == 2
+    (row,) = await records("request")
+    assert row.status == 200 and row.output_tokens > 0
+
+
 @pytest.mark.parametrize("upstream_state", ["no-content-yet", "no-status-yet"])
 async def test_client_disconnect_before_the_first_token_is_billed(
     upstream_state: str, key: str, provider: Provider, upstream: MockAnthropicUpstream
