@@ -65,8 +65,12 @@ class UpstreamStream:
         decoder: StreamDecoder,
         started: float,
         record: bool = False,
+        pings: bool = True,
     ) -> None:
         self.ctx = ctx
+        # Pings reach only a streaming client; without them each chunk is read in this task, not handed over by a
+        # reader task (~3 loop passes a read, ~50 us on a non-streaming answer under Daphne, measured).
+        self._pings = pings
         self.route = route
         self._response = response
         self._decoder = decoder
@@ -142,7 +146,12 @@ class UpstreamStream:
         started = False
         batch: list[Event] = []  # decoded from the current read; an error ends it (events before it are kept)
         try:
-            async for chunk in _with_pings(self._response.read_chunk, settings.LYNKR_STREAM_PING_INTERVAL):
+            reads = (
+                _with_pings(self._response.read_chunk, settings.LYNKR_STREAM_PING_INTERVAL)
+                if self._pings
+                else _reads(self._response.read_chunk)
+            )
+            async for chunk in reads:
                 if chunk is None:
                     # The upstream is silent (a model thinking, a server queueing): tell the client we are alive.
                     if started and not finished:
@@ -224,6 +233,12 @@ class UpstreamStream:
                     (time.monotonic() - self._started) * 1000,
                 )
             )  # call_soon runs it in a copy of this context: the record gets this request's log fields
+
+
+async def _reads(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes | None]:
+    """The chunks ``read`` returns, until b""."""
+    while chunk := await read():
+        yield chunk
 
 
 async def _with_pings(read: Callable[[], Awaitable[bytes]], interval: float) -> AsyncIterator[bytes | None]:
@@ -345,7 +360,7 @@ async def upstream_open(
         error_body = await upstream_read_error_body(response)
         raise adapter.error_from_response(route.provider, response.status_code, response.headers, error_body)
     decoder = adapter.stream_decoder(route, body, ctx.inbound, response.headers.get("content-type", ""))
-    stream = UpstreamStream(ctx, route, response, decoder, started, record)
+    stream = UpstreamStream(ctx, route, response, decoder, started, record, pings=bool(body.get("stream")))
     _close_with_task(stream)
     return stream
 

@@ -6,6 +6,7 @@ The response and the decoder are scripted: each read returns one chunk of comma-
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -52,14 +53,15 @@ class Decoder:
         return (dict(KINDS[name]) for name in self.tail)
 
 
-def stream_of(*chunks: bytes, tail: tuple[str, ...] = ()) -> UpstreamStream:
+def stream_of(*chunks: bytes, tail: tuple[str, ...] = (), pings: bool = True) -> UpstreamStream:
     key = SimpleNamespace(prefix="sk-lynkr-test")
     ctx = RequestContext(request_id="req_1", key=cast(Any, key), inbound=InboundContext())
     route = cast(
         Route, SimpleNamespace(client_model="claude-x", upstream_model="m", provider=SimpleNamespace(name="p"))
     )
     decoder = cast(StreamDecoder, Decoder(tail))
-    return UpstreamStream(ctx, route, cast(Any, Response(*chunks)), decoder, time.monotonic(), record=True)
+    response = cast(Any, Response(*chunks))
+    return UpstreamStream(ctx, route, response, decoder, time.monotonic(), record=True, pings=pings)
 
 
 def types(batch: list[dict[str, Any]]) -> list[str]:
@@ -114,3 +116,33 @@ async def test_a_truncated_stream_ends_its_last_batch_with_an_error() -> None:
     await stream.aclose()
     assert events == ["message_start", "content_block_start", "content_block_delta", "content_block_delta", "error"]
     assert stream.outcome == "truncated"
+
+
+class Silent(Response):
+    """Reads that take ``pause`` seconds each, and record the task they run in."""
+
+    def __init__(self, pause: float, *chunks: bytes) -> None:
+        super().__init__(*chunks)
+        self.pause = pause
+        self.tasks: set[asyncio.Task[Any] | None] = set()
+
+    async def read_chunk(self) -> bytes:
+        self.tasks.add(asyncio.current_task())
+        await asyncio.sleep(self.pause)
+        return await super().read_chunk()
+
+
+async def test_without_pings_reads_run_in_the_readers_task_and_silence_adds_nothing(settings: Any) -> None:
+    """A non-streaming client's answer is read without the ping reader (gateway/upstream.py): no ping however long
+    the upstream is silent, and no task of its own per stream."""
+    settings.LYNKR_STREAM_PING_INTERVAL = 0.01
+    for pings in (True, False):
+        stream = stream_of(pings=pings)
+        silent = Silent(0.05, b"start,block,delta", b"stop")
+        stream._response = cast(Any, silent)
+        events = [event["type"] async for batch in stream.batches() for event in batch]
+        await stream.aclose()
+        assert ("ping" in events) is pings
+        assert [e for e in events if e != "ping"] == ["message_start", "content_block_start", "content_block_delta",
+                                                      "message_stop"]  # fmt: skip
+        assert (silent.tasks == {asyncio.current_task()}) is not pings  # with pings, a reader task reads

@@ -68,6 +68,20 @@ def test_other_scopes_and_other_bytes_get_their_own_tools() -> None:
     assert len(validate.seen) == 3
 
 
+def test_tools_alike_at_both_ends_are_told_apart_by_their_middle() -> None:
+    """The cache hashes a tools array's length and ends only (gateway/wire/body.py): same-length arrays whose first
+    and last 64 bytes match still get their own entries, and a hash collision never hands one the other's tools."""
+    pad = "x" * 100
+    one = f'{{"tools":[{{"name":"{pad}","description":"A{pad}"}}]}}'.encode()
+    two = f'{{"tools":[{{"name":"{pad}","description":"B{pad}"}}]}}'.encode()
+    assert len(one) == len(two) and one[:80] == two[:80] and one[-80:] == two[-80:]
+    validate = Validations()
+    first, second, again = parse(one, validate=validate), parse(two, validate=validate), parse(one, validate=validate)
+    assert first["tools"][0]["description"] == "A" + pad and second["tools"][0]["description"] == "B" + pad
+    assert again["tools"] is first["tools"] and second["tools"] is not first["tools"]
+    assert len(validate.seen) == 2
+
+
 def test_tools_that_fail_validation_are_not_kept() -> None:
     class Refuse(ValueError):
         pass
