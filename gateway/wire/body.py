@@ -7,6 +7,10 @@ value's bytes), every other field is parsed with orjson as before, and the tools
 distinct bytes: a request whose tools match earlier bytes gets the same ``SharedTools`` object, on which adapters
 keep what they derive from it (their translation, see ``SharedTools.memo``).
 
+A turn whose tools are byte for byte those its scope sent last (every turn of a Claude Code session) is not split
+at all: its tools are found by their member name and compared, and the rest is parsed around them
+(``_with_known_tools``).
+
 Entries are per scope (the caller passes the user): one user's tools are never handed to another, nor can timing
 tell a user what another sent. The cache is small and bounded (``TOOLS_CACHE_ENTRIES``); a miss costs what parsing
 cost before, plus a copy of the bytes.
@@ -14,6 +18,7 @@ cost before, plus a copy of the bytes.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -94,6 +99,7 @@ class _ToolsCache:
     def __init__(self, entries: int) -> None:
         self._entries = entries
         self._items: OrderedDict[_ToolsKey, SharedTools] = OrderedDict()
+        self._last: dict[Hashable, _ToolsKey] = {}  # per scope, the entry it used last (kept in _items)
         self._lock = threading.Lock()
 
     def get(self, key: _ToolsKey) -> SharedTools | None:
@@ -101,18 +107,29 @@ class _ToolsCache:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
+                self._last[key.scope] = key
             return found
 
     def put(self, key: _ToolsKey, tools: SharedTools) -> None:
         with self._lock:
             self._items[key] = tools
             self._items.move_to_end(key)
+            self._last[key.scope] = key
             while len(self._items) > self._entries:
-                self._items.popitem(last=False)
+                evicted, _ = self._items.popitem(last=False)
+                if self._last.get(evicted.scope) is evicted:
+                    del self._last[evicted.scope]
+
+    def last(self, scope: Hashable) -> tuple[_ToolsKey, SharedTools] | None:
+        """The entry this scope used last, if still kept."""
+        with self._lock:
+            key = self._last.get(scope)
+            return None if key is None else (key, self._items[key])
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._last.clear()
 
 
 tools_cache = _ToolsCache(TOOLS_CACHE_ENTRIES)
@@ -128,6 +145,11 @@ def body_parse(raw: bytes, *, scope: Hashable, tools_validate: Callable[[Any], N
     to reject it (nothing is kept then); the caller validates the other fields itself.
 
     Raises ``BodyError`` for a body that is not a JSON object."""
+    known = tools_cache.last(scope)
+    if known is not None:
+        body = _with_known_tools(raw, *known)
+        if body is not None:
+            return body
     try:
         top = _TOP.decode(raw)
     except msgspec.ValidationError:
@@ -140,6 +162,45 @@ def body_parse(raw: bytes, *, scope: Hashable, tools_validate: Callable[[Any], N
     except orjson.JSONDecodeError as exc:
         raise BodyError(f"request body is not valid JSON: {exc}") from None
     return body
+
+
+# What stands in for the tools while the rest of a body is parsed (``_with_known_tools``): a JSON string no client
+# can send on purpose, since it is drawn at random per process.
+_STAND_IN = "lynkr-tools-" + secrets.token_hex(16)
+_STAND_IN_JSON = orjson.dumps(_STAND_IN)
+_TOOLS_MEMBER = b'"tools":'
+# Occurrences of '"tools":' looked at before giving up (a nested "tools" key in a message comes before the real one).
+_TOOLS_MEMBER_TRIES = 8
+
+
+def _with_known_tools(raw: bytes, key: _ToolsKey, shared: SharedTools) -> dict[str, Any] | None:
+    """The body, if its tools are byte for byte the ones this scope sent last (Claude Code's every turn); None to
+    parse it the general way. Splitting the top level (``_TOP``) scans all ~63 KB of tools; here they are found by
+    their member name and one comparison, and the rest (~14 KB) is parsed with the tools replaced by ``_STAND_IN``:
+    ~17 us instead of ~62 us (measured, Claude Code 2.1.197's turn).
+
+    Only the member that ends up as the body's ``tools`` can come back as the stand-in: an occurrence inside a
+    message (a nested object's "tools" key; a string cannot hold an unescaped quote) or a duplicate key that loses to
+    a later one leaves something else there, and the body is parsed the general way. The rest of the bytes are
+    parsed, and so checked, as orjson parses them; the tools' bytes were checked when first seen."""
+    data = key.data
+    at = raw.find(_TOOLS_MEMBER)
+    for _ in range(_TOOLS_MEMBER_TRIES):
+        if at < 0:
+            return None
+        value = at + len(_TOOLS_MEMBER)
+        if raw.startswith(data, value):
+            try:
+                body = orjson.loads(b"".join((raw[:value], _STAND_IN_JSON, raw[value + len(data) :])))
+            except orjson.JSONDecodeError:
+                return None
+            if not isinstance(body, dict) or body.get("tools") != _STAND_IN:
+                return None
+            body["tools"] = shared  # same key, same place
+            tools_cache.get(key)  # used again: most recent
+            return body
+        at = raw.find(_TOOLS_MEMBER, value)
+    return None
 
 
 def _tools(raw: msgspec.Raw, scope: Hashable, tools_validate: Callable[[Any], None]) -> Any:

@@ -46,6 +46,9 @@ def test_a_claude_code_body_parses_as_orjson_parses_it(path: Path) -> None:
     assert list(parsed) == list(expected)  # same key order
     assert isinstance(parsed["tools"], SharedTools)
     assert orjson.dumps(parsed) == orjson.dumps(expected)  # a SharedTools serialises as the list it is
+    compact = orjson.dumps(expected)  # as the CLI sends it (JSON.stringify); a second turn takes the known tools
+    first, again = parse(compact, scope=2), parse(compact, scope=2)
+    assert again == first == expected and list(again) == list(expected) and again["tools"] is first["tools"]
 
 
 def test_the_same_tools_bytes_in_the_same_scope_are_parsed_and_validated_once() -> None:
@@ -157,6 +160,93 @@ def test_the_cache_keeps_the_most_recently_used_entries(monkeypatch: pytest.Monk
     assert parse(raws[0], validate=validate)["tools"] is a
     parse(raws[1], validate=validate)
     assert [t[0]["name"] for t in validate.seen] == ["A", "B", "C", "B"]
+
+
+class CountingTop:
+    """Counts the general path's top-level splits (``_TOP.decode``)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = body_module._TOP
+
+    def decode(self, raw: bytes) -> Any:
+        self.calls += 1
+        return self.real.decode(raw)
+
+
+TOOLS = b'[{"name":"Read","input_schema":{"type":"object"}},{"name":"Bash"}]'
+
+
+@pytest.fixture
+def top(monkeypatch: pytest.MonkeyPatch) -> CountingTop:
+    counting = CountingTop()
+    monkeypatch.setattr(body_module, "_TOP", counting)
+    return counting
+
+
+def test_a_turn_with_the_tools_of_the_last_is_parsed_without_splitting_the_tools(top: CountingTop) -> None:
+    first = parse(b'{"model":"m","messages":[{"role":"user","content":"a"}],"tools":' + TOOLS + b',"stream":true}')
+    assert top.calls == 1
+    raw = b'{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}],"tools":'
+    raw += TOOLS + b',"stream":true}'
+    second = parse(raw)
+    assert top.calls == 1  # found by its member name and compared, the rest parsed around it
+    assert second["tools"] is first["tools"]
+    assert second == orjson.loads(raw) and list(second) == list(orjson.loads(raw))  # same keys, same order
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # The same tools nested in a message, before the body's own (other) tools: each keeps its own value.
+        b'{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"x"}],'
+        b'"x":{"tools":' + TOOLS + b'}}],"tools":[{"name":"Other"}]}',
+        # Nested only: the body has no tools of its own.
+        b'{"model":"m","meta":{"tools":' + TOOLS + b"}}",
+        # A duplicate member: the later one is the body's, as orjson has it.
+        b'{"tools":' + TOOLS + b',"tools":[{"name":"Later"}]}',
+        # Not compact, and a member name that only ends like it.
+        b'{"tools": ' + TOOLS + rb',"x\"tools":' + TOOLS + b"}",
+        # The tools' bytes followed by more of a longer array.
+        b'{"tools":' + TOOLS[:-1] + b',{"name":"More"}]}',
+    ],
+)
+def test_known_tools_found_elsewhere_leave_the_body_as_orjson_parses_it(raw: bytes) -> None:
+    parse(b'{"tools":' + TOOLS + b"}")  # this scope's last tools
+    assert parse(raw) == orjson.loads(raw)
+
+
+def test_many_nested_tools_members_before_the_bodys_own_fall_back_to_the_general_split(top: CountingTop) -> None:
+    parse(b'{"tools":' + TOOLS + b"}")
+    nested = b",".join(b'{"tools":[]}' for _ in range(body_module._TOOLS_MEMBER_TRIES))
+    raw = b'{"messages":[' + nested + b'],"tools":' + TOOLS + b"}"
+    assert parse(raw) == orjson.loads(raw)
+    assert top.calls == 2  # looked at _TOOLS_MEMBER_TRIES members, then split the body the general way
+
+
+def test_a_body_with_the_known_tools_and_an_error_elsewhere_is_refused_as_before() -> None:
+    parse(b'{"tools":' + TOOLS + b"}")
+    with pytest.raises(BodyError, match="request body is not valid JSON"):
+        parse(b'{"model":"m",,"tools":' + TOOLS + b"}")
+    with pytest.raises(BodyError, match="request body must be a JSON object"):
+        parse(b'["tools":' + TOOLS + b"]")  # not JSON either way
+    with pytest.raises(BodyError, match="request body is not valid JSON"):
+        parse(b'{"model":"\xff","tools":' + TOOLS + b"}")  # invalid UTF-8 beside the known tools
+
+
+def test_known_tools_of_another_scope_are_not_used(top: CountingTop) -> None:
+    mine = parse(b'{"tools":' + TOOLS + b"}", scope=1)
+    theirs = parse(b'{"tools":' + TOOLS + b"}", scope=2)
+    assert theirs["tools"] is not mine["tools"] and top.calls == 2
+    assert parse(b'{"tools":' + TOOLS + b"}", scope=2)["tools"] is theirs["tools"] and top.calls == 2
+
+
+def test_an_evicted_entry_is_no_longer_a_scopes_last(monkeypatch: pytest.MonkeyPatch, top: CountingTop) -> None:
+    monkeypatch.setattr(tools_cache, "_entries", 1)
+    first = parse(b'{"tools":' + TOOLS + b"}", scope=1)
+    parse(b'{"tools":[{"name":"B"}]}', scope=2)  # evicts scope 1's entry
+    again = parse(b'{"tools":' + TOOLS + b"}", scope=1)
+    assert again["tools"] is not first["tools"] and top.calls == 3
 
 
 @pytest.mark.parametrize(
