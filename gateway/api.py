@@ -164,8 +164,8 @@ async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse
 async def _settle(
     meter: Meter, stream: pipeline.UpstreamStream, message: dict[str, Any] | None, cache: Any, key: str
 ) -> None:
-    """Bill the answer and cache it, in a task of its own once the answer is out (gateway/lifecycle.py): billing
-    costs ~60 us that no client should wait for, and the client leaving cannot cut it short."""
+    """Bill the answer and cache it, in a task of its own once the answer is out (gateway/lifecycle.py): no client
+    waits for its billing (~3 % of a request's CPU in a profile), and the client leaving cannot cut it short."""
     await meter.finish(stream=stream, message=message)
     if cache is not None and key and stream.recorded is not None and cacheable_result(stream.recorded):
         await cache.put(key, stream.recorded)
