@@ -22,6 +22,7 @@ from django.test import AsyncClient
 from gateway import budgets as budgets_module
 from gateway.accounting import usage_buffer
 from gateway.budgets import BudgetConfig, budget_reserve_sync, budget_settle_sync, budgets_for_sync, period_bounds
+from gateway.lifecycle import settled
 from gateway.metering import usage_flush
 from gateway.models import ApiKey, Budget, BudgetUsage, PriceEntry, RateLimit, UsageRecord
 from gateway.services import apikey_create
@@ -242,12 +243,16 @@ def provider(upstream: MockAnthropicUpstream) -> Provider:
 
 
 async def post(key: str, body: Any, **headers: str) -> Any:
-    return await AsyncClient().post(
+    """The answer, once its billing has settled: a successful answer is billed just after it is sent
+    (gateway/lifecycle.py settle_soon), and these tests read or depend on the budget it settled."""
+    response = await AsyncClient().post(
         "/v1/messages?beta=true",
         orjson.dumps(body),
         content_type="application/json",
         headers={"x-api-key": key, **headers},
     )
+    await settled()
+    return response
 
 
 @pytest.fixture
@@ -281,14 +286,14 @@ def make_budget(**fields: Any) -> Budget:
     return Budget.objects.create(**fields)
 
 
-@sync_to_async
-def usage_rows(budget: Budget) -> list[BudgetUsage]:
-    return list(BudgetUsage.objects.filter(budget=budget))
+async def usage_rows(budget: Budget) -> list[BudgetUsage]:
+    await settled()  # a streamed answer is billed after its last event
+    return await sync_to_async(lambda: list(BudgetUsage.objects.filter(budget=budget)))()
 
 
-@sync_to_async
-def request_records() -> list[UsageRecord]:
-    return list(UsageRecord.objects.filter(kind="request").order_by("id"))
+async def request_records() -> list[UsageRecord]:
+    await settled()
+    return await sync_to_async(lambda: list(UsageRecord.objects.filter(kind="request").order_by("id")))()
 
 
 def error_of(response: Any) -> dict[str, Any]:
