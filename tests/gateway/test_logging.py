@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import AsyncClient
 
@@ -34,25 +36,29 @@ def json_log() -> Iterator[io.StringIO]:
     root.setLevel(previous)
 
 
+@sync_to_async
+def provider_and_key(upstream: MockAnthropicUpstream, credential: str) -> str:
+    """A provider "up" at the mock upstream, and a new user's API key (its secret)."""
+    Provider.objects.create(name="up", base_url=upstream.url, api_key=credential)
+    user = User.objects.create_user(username="logger", password="x" * 12)
+    return apikey_create(user=user).secret
+
+
+async def post(secret: str, content: str, **headers: str) -> Any:
+    return await AsyncClient().post(
+        "/v1/messages",
+        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]}),
+        content_type="application/json",
+        headers={"x-api-key": secret, **headers},
+    )
+
+
 async def test_request_lines_carry_context_and_no_secrets(
     json_log: io.StringIO, upstream: MockAnthropicUpstream, settings: object
 ) -> None:
-    from asgiref.sync import sync_to_async
-
     settings.LYNKR_RETRY_MAX_RETRIES = 0  # type: ignore[attr-defined]
-
-    def setup() -> str:
-        Provider.objects.create(name="up", base_url=upstream.url, api_key="sk-upstream-credential-123")
-        user = User.objects.create_user(username="logger", password="x" * 12)
-        return apikey_create(user=user).secret
-
-    secret = await sync_to_async(setup)()
-    response = await AsyncClient().post(
-        "/v1/messages",
-        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "__error:529:x"}]}),
-        content_type="application/json",
-        headers={"x-api-key": secret, "x-request-id": "trace-7"},
-    )
+    secret = await provider_and_key(upstream, "sk-upstream-credential-123")
+    response = await post(secret, "__error:529:x", **{"x-request-id": "trace-7"})
     assert response.status_code == 529
     lines = [orjson.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
     mine = [line for line in lines if line.get("request_id") == response.headers["request-id"]]
@@ -67,20 +73,8 @@ async def test_the_request_line_written_after_the_answer_keeps_its_context(
     json_log: io.StringIO, upstream: MockAnthropicUpstream
 ) -> None:
     """The per-request line is written once the answer is out (gateway/upstream.py), with the request's fields."""
-    from asgiref.sync import sync_to_async
-
-    def setup() -> str:
-        Provider.objects.create(name="up", base_url=upstream.url, api_key="k")
-        user = User.objects.create_user(username="logger", password="x" * 12)
-        return apikey_create(user=user).secret
-
-    secret = await sync_to_async(setup)()
-    response = await AsyncClient().post(
-        "/v1/messages",
-        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
-        content_type="application/json",
-        headers={"x-api-key": secret},
-    )
+    secret = await provider_and_key(upstream, "k")
+    response = await post(secret, "hi")
     assert response.status_code == 200
     request_id = response.headers["request-id"]
     lines = [orjson.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]

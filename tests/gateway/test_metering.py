@@ -297,11 +297,9 @@ async def test_client_disconnect_mid_stream_is_billed(
     assert len(await records("attempt")) == 1
 
 
-@pytest.mark.parametrize("stream", [False, True])
-async def test_the_answer_does_not_wait_for_its_billing(
-    stream: bool, key: str, provider: Provider, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Billing runs after the answer, in a task of its own (gateway/lifecycle.py settle_soon); a flush waits for it."""
+@pytest.fixture
+def billing_held(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Every request's billing (``Meter._finish``) waits until the returned event is set."""
     from gateway.metering import Meter
 
     release = asyncio.Event()
@@ -312,6 +310,14 @@ async def test_the_answer_does_not_wait_for_its_billing(
         await real_finish(self, *args)
 
     monkeypatch.setattr(Meter, "_finish", held_finish)
+    return release
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_answer_does_not_wait_for_its_billing(
+    stream: bool, key: str, provider: Provider, billing_held: asyncio.Event
+) -> None:
+    """Billing runs after the answer, in a task of its own (gateway/lifecycle.py settle_soon); a flush waits for it."""
     async with asyncio.timeout(5):  # in this task: the request's task ending would close its stream early
         response = await post(key, {**HELLO, "stream": stream})
         assert response.status_code == 200
@@ -324,28 +330,19 @@ async def test_the_answer_does_not_wait_for_its_billing(
     flush = asyncio.create_task(usage_flush())
     await asyncio.sleep(0.05)
     assert not flush.done()  # a flush writes what is still being billed too
-    release.set()
+    billing_held.set()
     assert await asyncio.wait_for(flush, 5) == 2
     (row,) = await records("request")
     assert row.status == 200 and row.stream is stream and row.output_tokens > 0
 
 
 async def test_billing_goes_on_when_the_server_ends_the_request_after_its_answer(
-    key: str, provider: Provider, monkeypatch: pytest.MonkeyPatch
+    key: str, provider: Provider, billing_held: asyncio.Event
 ) -> None:
     """Daphne and uvicorn report ``http.disconnect`` once the answer is sent, and the handler then cancels the
     request's task (gateway/asgi_api.py): billing, in its own task, still completes."""
-    from gateway.metering import Meter
     from lynkr_site.asgi import application
 
-    release = asyncio.Event()
-    real_finish = Meter._finish
-
-    async def held_finish(self: Meter, *args: Any) -> None:
-        await release.wait()
-        await real_finish(self, *args)
-
-    monkeypatch.setattr(Meter, "_finish", held_finish)
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"", "root_path": "",
@@ -372,7 +369,7 @@ async def test_billing_goes_on_when_the_server_ends_the_request_after_its_answer
     assert orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))["type"] == "message"
     await asyncio.sleep(0.05)
     assert len(usage_buffer) == 0  # answered, the request's task is over, and the billing is still waiting
-    release.set()
+    billing_held.set()
     assert await usage_flush() == 2
     (row,) = await records("request")
     assert row.status == 200 and row.output_tokens > 0
