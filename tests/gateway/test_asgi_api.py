@@ -4,6 +4,7 @@ else keeps Django's full stack."""
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -139,6 +140,103 @@ async def test_an_async_request_signal_receiver_is_refused() -> None:
             await _call(ApiASGIHandler(), "/v1/models")
     finally:
         request_started.disconnect(receiver)
+
+
+@pytest.mark.parametrize(("handler", "sent"), [("api", False), ("django", True)])
+async def test_request_signals_with_only_djangos_own_receivers_are_not_sent(
+    handler: str, sent: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django's own receivers (reset_queries, close_old_connections, close_caches, reset_urlconf) have nothing to act
+    on in the loop thread; with no other receiver the API's handler skips both signals, Django's handler (the
+    control) sends them."""
+    from django.core.asgi import get_asgi_application
+    from django.core.signals import request_finished, request_started
+
+    app = ApiASGIHandler() if handler == "api" else get_asgi_application()
+    calls: list[str] = []
+    for name, signal in (("started", request_started), ("finished", request_finished)):
+        for method in ("send", "asend"):
+            real = getattr(signal, method)
+            monkeypatch.setattr(signal, method, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    status, _, _ = await _call(app, "/v1/models")
+    assert status == 401
+    assert calls == (["started", "finished"] if sent else [])
+
+
+def test_a_cache_backend_with_its_own_close_keeps_the_request_signals(settings: Any) -> None:
+    from gateway import asgi_api
+
+    asgi_api._caches_close_nothing.cache_clear()
+    try:
+        assert asgi_api._request_signals_needed() is False  # the test settings: locmem, whose close() is BaseCache's
+        asgi_api._caches_close_nothing.cache_clear()
+        settings.CACHES = {**settings.CACHES, "mc": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache"}}
+        assert asgi_api._request_signals_needed() is True  # memcached closes its client on request_finished
+    finally:
+        asgi_api._caches_close_nothing.cache_clear()
+
+
+def test_closing_a_response_without_the_signal_still_closes_its_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.signals import request_finished
+    from django.http import HttpResponse
+
+    from gateway.asgi_api import _response_close
+
+    finished: list[Any] = []
+    monkeypatch.setattr(request_finished, "send", lambda **kwargs: finished.append(kwargs))
+    closed: list[str] = []
+
+    def failing() -> None:
+        closed.append("failing")
+        raise OSError("already gone")
+
+    for signals in (False, True):
+        response = HttpResponse(b"ok")
+        response._resource_closers.extend([failing, lambda: closed.append("second")])
+        _response_close(response, signals)
+        assert closed == ["failing", "second"]  # a failing closer does not stop the next, as in Django
+        assert response.closed and response._resource_closers == []
+        assert len(finished) == (1 if signals else 0)
+        closed.clear()
+
+
+def test_meta_headers_answer_as_djangos_http_headers() -> None:
+    from django.http.request import HttpHeaders
+
+    from gateway.asgi_api import MetaHeaders
+
+    meta = {
+        "HTTP_X_API_KEY": "sk-1", "HTTP_ANTHROPIC_BETA": "a,b", "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "12", "REQUEST_METHOD": "POST", "SERVER_NAME": "x", "HTTP_HOST": "h",
+    }  # fmt: skip
+    ours, django = MetaHeaders(meta), HttpHeaders(meta)
+    assert dict(ours) == dict(django)
+    assert list(ours) == list(django) == ["X-Api-Key", "Anthropic-Beta", "Content-Type", "Content-Length", "Host"]
+    assert len(ours) == len(django) == 5
+    for name in ("x-api-key", "X-API-KEY", "x_api_key", "content-type", "Content_Length", "host"):
+        assert ours[name] == django[name]
+        assert name in ours
+    for missing in ("request-method", "server-name", "x-other"):
+        assert missing not in ours and missing not in django
+        assert ours.get(missing) is None
+        with pytest.raises(KeyError):
+            ours[missing]
+
+
+def test_the_api_handler_reads_request_headers_from_meta() -> None:
+    from gateway.asgi_api import MetaHeaders
+
+    scope = _scope_for("/v1/messages", 3)
+    scope["headers"] = [*scope["headers"], (b"x-api-key", b"sk-1"), (b"x-api-key", b"sk-2")]
+    request, error = ApiASGIHandler().create_request(scope, io.BytesIO(b"{}\n"))
+    assert error is None
+    assert isinstance(request.headers, MetaHeaders)
+    assert request.headers["X-Api-Key"] == "sk-1,sk-2"  # joined as Django joins a repeated header in META
+    assert request.headers["content-length"] == "3"
+
+    bad = {**scope, "query_string": b"q=\xff"}  # not UTF-8: Django answers 400 without a request
+    request, error = ApiASGIHandler().create_request(bad, io.BytesIO(b""))
+    assert request is None and error.status_code == 400
 
 
 def test_middleware_that_is_not_async_capable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
