@@ -3,11 +3,12 @@
 Every HTTP backend sends the same way (build request, send with streaming, map transport errors), so this is
 shared rather than repeated in each adapter package.
 
-The hot path (``upstream_send``) uses aiohttp, not httpx: for one ~40 KB POST and a 20-chunk SSE answer it costs
-about a quarter of httpx's CPU (C HTTP parser, no per-request timeout/transport object layers), and the gateway's
-own work per request has a 1 ms budget. aiohttp stays inside this module: callers get an ``UpstreamResponse`` and
-Lynkr's own exceptions. ``http_client()`` (httpx) remains for the off-hot-path callers (health checks, Ollama's
-model discovery); httpx is imported only there, as it costs a server process ~5 MB RSS (it loads rich and pygments).
+The hot path (``upstream_send``) speaks HTTP/1.1 itself over asyncio transports, with llhttp (httptools) parsing
+the answers (providers/adapters/http1.py): the gateway's own work per request has a 1 ms budget, and one ~60 KB
+POST with its answer cost 250 us of CPU through aiohttp (which this replaced) and 98 us this way, measured; httpx
+cost about four times aiohttp's. Callers get an ``UpstreamResponse`` and Lynkr's own exceptions. ``http_client()``
+(httpx) remains for the off-hot-path callers (health checks, Ollama's model discovery); httpx is imported only
+there, as it costs a server process ~5 MB RSS (it loads rich and pygments).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import ssl
 import weakref
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-import aiohttp
 import certifi
 from django.conf import settings
-from yarl import URL
 
 from gateway.wire.errors import ApiError, TimeoutError_, UpstreamPoolFullError
+from providers.adapters import http1
 from providers.adapters.base import UpstreamRequest
 
 if TYPE_CHECKING:
@@ -72,36 +73,38 @@ class UpstreamDisconnected(ApiError):
 
 
 def _read_error(exc: BaseException) -> TimeoutError_ | ApiError:
-    if isinstance(exc, TimeoutError):  # aiohttp's SocketTimeoutError is an asyncio.TimeoutError too
+    if isinstance(exc, TimeoutError):
         return UpstreamReadTimeout("upstream stopped sending (read timeout)")
-    return UpstreamDisconnected(f"upstream connection lost: {type(exc).__name__}")
+    return UpstreamDisconnected(f"upstream connection lost: {exc}")
 
 
 class UpstreamResponse:
     """An upstream answer with its body unread. ``aclose()`` it always: that frees its connection-pool slot (the
     connection goes back to the pool when the body was read to the end, else it is closed)."""
 
-    __slots__ = ("_closed", "_gate", "_response", "headers", "status_code")
+    __slots__ = ("_closed", "_connection", "_pool", "_read_timeout", "headers", "status_code")
 
-    def __init__(self, response: aiohttp.ClientResponse, gate: asyncio.Semaphore) -> None:
+    def __init__(self, connection: http1.Connection, pool: _Pool, key: _Key, read_timeout: float) -> None:
         self._closed = False
-        self._gate = gate
-        self._response = response
-        self.status_code: int = response.status
-        self.headers: Mapping[str, str] = response.headers  # case-insensitive
+        self._connection = connection
+        self._pool = pool
+        self._read_timeout = read_timeout
+        self.status_code: int = connection.status
+        self.headers: Mapping[str, str] = http1.Headers(connection.raw_headers)  # case-insensitive
+        connection.key = key
 
     async def read_chunk(self) -> bytes:
         """The bytes that have arrived (waiting for some), b"" at the end. Cancelling it loses nothing."""
         try:
-            return await self._response.content.readany()
-        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            return await self._connection.read(self._read_timeout)
+        except (http1.HttpError, TimeoutError) as exc:
             raise _read_error(exc) from exc
 
     async def aread(self) -> bytes:
-        try:
-            return await self._response.read()
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _read_error(exc) from exc
+        parts = []
+        while chunk := await self.read_chunk():
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def aclose(self) -> None:
         self.close()
@@ -111,33 +114,68 @@ class UpstreamResponse:
             return
         self._closed = True
         try:
-            self._response.release()
+            self._pool.release(self._connection)
         finally:
-            self._gate.release()
+            self._pool.gate.release()
 
     def __del__(self) -> None:
-        # A response dropped unclosed must not shrink the pool for good (aiohttp's own __del__ frees the socket).
+        # A response dropped unclosed must not shrink the pool for good, nor keep its socket open.
         if not self._closed:
             self._closed = True
-            self._gate.release()
+            self._connection.close()
+            self._pool.gate.release()
 
 
-# --- the pool: one aiohttp session per event loop -------------------------------------------------------------
+# --- the pool: one per event loop ------------------------------------------------------------------------------
+
+_Key = tuple[str, str, int]  # scheme, host, port
+# An idle connection older than this is closed rather than reused (aiohttp's keepalive_timeout was the same).
+KEEPALIVE_SECONDS = 60.0
 
 
 class _Pool:
-    """The loop's session, and the gate that bounds how many answers are open at once.
+    """The loop's idle connections, and the gate that bounds how many answers are open at once.
 
-    The gate is ours (not only the connector's ``limit``) so that waiting for a free connection can be told apart
-    from a slow TCP connect: a full pool is a local overload, not the provider's failure."""
+    The gate (not a per-host count) is the limit, so that waiting for a free connection can be told apart from a
+    slow TCP connect: a full pool is a local overload, not the provider's failure."""
 
-    __slots__ = ("gate", "guard", "limit", "session")
+    __slots__ = ("closed", "connections", "gate", "guard", "idle", "limit", "loop")
 
-    def __init__(self, session: aiohttp.ClientSession, limit: int) -> None:
-        self.session = session
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self.loop = loop
         self.limit = limit
         self.gate = asyncio.Semaphore(limit)
         self.guard: AsyncGenerator[None, None] | None = None
+        self.idle: dict[_Key, list[http1.Connection]] = {}
+        self.connections: weakref.WeakSet[http1.Connection] = (
+            weakref.WeakSet()
+        )  # every open one, to close with the loop
+        self.closed = False
+
+    def take(self, key: _Key) -> http1.Connection | None:
+        """The most recently used idle connection to ``key`` that is still open and not too old."""
+        idle = self.idle.get(key)
+        now = self.loop.time()
+        while idle:
+            connection = idle.pop()
+            if not connection.lost and now - connection.idle_since < KEEPALIVE_SECONDS:
+                return connection
+            connection.close()
+        return None
+
+    def release(self, connection: http1.Connection) -> None:
+        """Back to the idle list when its answer was read to the end and both sides keep it alive; else closed."""
+        if self.closed or not connection.reusable():
+            connection.close()
+            return
+        connection.idle_since = self.loop.time()
+        self.idle.setdefault(connection.key, []).append(connection)
+
+    def close(self) -> None:
+        self.closed = True
+        for connection in list(self.connections):
+            connection.close()
+        self.idle.clear()
 
 
 _pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
@@ -152,21 +190,10 @@ def _ssl_context() -> ssl.SSLContext:
 
 def _pool_open(loop: asyncio.AbstractEventLoop) -> _Pool:
     _pools_sweep()
-    limit = settings.LYNKR_UPSTREAM_MAX_CONNECTIONS
-    connector = aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, ssl=_ssl_context())
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None),  # each request brings its own (see _timeout)
-        cookie_jar=aiohttp.DummyCookieJar(),  # an API gateway keeps no cookies between clients
-        trust_env=False,  # never route model traffic through an ambient HTTP(S)_PROXY by accident
-        auto_decompress=True,
-        max_line_size=16384,  # h11 (httpx) allowed a 16 KiB header block; aiohttp's default is 8 KiB a line
-        max_field_size=16384,
-    )
-    pool = _Pool(session, limit)
+    pool = _Pool(loop, settings.LYNKR_UPSTREAM_MAX_CONNECTIONS)
     pool.guard = _close_with_loop(loop, pool)
     # Run the guard to its yield now: from then on the loop knows it, and its shutdown_asyncgens() (asyncio.run,
-    # asyncio.Runner and so pytest-asyncio, asgiref's async_to_sync, uvicorn) closes it, and so the session, while
+    # asyncio.Runner and so pytest-asyncio, asgiref's async_to_sync, uvicorn) closes it, and so the pool, while
     # the loop still runs. Nothing here awaits, so this cannot suspend.
     with contextlib.suppress(StopIteration):
         pool.guard.__anext__().send(None)
@@ -180,12 +207,12 @@ async def _close_with_loop(loop: asyncio.AbstractEventLoop, pool: _Pool) -> Asyn
     finally:
         if _pools.get(loop) is pool:
             del _pools[loop]
-        await pool.session.close()
+        pool.close()
 
 
 def _guard_finish(pool: _Pool) -> None:
-    """Close a pool whose loop is closed (or not running) without that loop: aiohttp closes no transport of a closed
-    loop, so the guard's close runs to its end at once (should it ever wait, it is abandoned)."""
+    """Close a pool whose loop is closed (or not running) without that loop: the guard's close runs to its end at
+    once (should it ever wait, it is abandoned)."""
     if pool.guard is None:
         return
     closing = pool.guard.aclose()
@@ -206,8 +233,8 @@ def _pools_sweep() -> None:
 
 @atexit.register
 def _pools_close_at_exit() -> None:
-    """Close what no loop shutdown closed (e.g. under Daphne's reactor), before interpreter teardown would report it
-    as an "Unclosed client session"."""
+    """Close what no loop shutdown closed (e.g. under Daphne's reactor), before interpreter teardown would report its
+    sockets as unclosed."""
     for loop, pool in list(_pools.items()):
         if loop.is_closed():
             _pools.pop(loop, None)
@@ -217,11 +244,19 @@ def _pools_close_at_exit() -> None:
                 loop.run_until_complete(pool.guard.aclose())
 
 
-@functools.lru_cache(maxsize=64)
-def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    # connect: DNS + TCP (+ TLS) of a new connection; sock_read: the longest silence while waiting for the answer's
-    # head or between two reads of its body (httpx's read timeout). No total: a long answer may stream for long.
-    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+@functools.lru_cache(maxsize=256)
+def _target(url: str) -> tuple[_Key, str, str]:
+    """(scheme, host, port), the Host header and the request target, as the adapter built the URL: the path and
+    query are sent byte for byte (Azure's ?api-version=..., escaped segments), never re-encoded."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    default = 443 if parts.scheme == "https" else 80
+    port = parts.port or default
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host_header = host if port == default else f"{host}:{port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), host_header, target
 
 
 async def _gate_wait(pool: _Pool, wait: float) -> None:
@@ -244,25 +279,35 @@ async def upstream_send(request: UpstreamRequest, *, provider_name: str) -> Upst
         await _gate_wait(pool, request.connect_timeout)
     else:
         await pool.gate.acquire()  # a free slot: returns at once
+    connection = None
     try:
-        response = await pool.session.request(
-            request.method,
-            URL(request.url, encoded=True),  # byte-exact, as the adapter built it (Azure's ?api-version=...)
-            headers=request.headers,
-            data=request.body or None,
-            allow_redirects=False,
-            timeout=_timeout(request.connect_timeout, request.read_timeout),
-        )
+        key, host_header, target = _target(request.url)
+        body = request.body or b""
+        head = http1.request_head(request.method, target, host_header, request.headers, len(body))
+        connection = pool.take(key)
+        if connection is None:
+            scheme, host, port = key
+            context = _ssl_context() if scheme == "https" else None
+            try:
+                connection = await http1.connect(loop, host, port, context, request.connect_timeout)
+            except TimeoutError:
+                raise ApiError(f"provider {provider_name!r} did not accept a connection in time") from None
+            pool.connections.add(connection)
+        connection.send(head + body if body else head)
+        try:
+            await connection.head(request.read_timeout)
+        except TimeoutError:
+            raise TimeoutError_(f"provider {provider_name!r} did not answer in time") from None
+        return UpstreamResponse(connection, pool, key, request.read_timeout)
     except BaseException as exc:
+        if connection is not None:
+            connection.close()
         pool.gate.release()
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            raise ApiError(f"provider {provider_name!r} did not accept a connection in time") from exc
-        if isinstance(exc, TimeoutError):
-            raise TimeoutError_(f"provider {provider_name!r} did not answer in time") from exc
-        if isinstance(exc, aiohttp.ClientError | OSError):
+        if isinstance(exc, OSError):  # TLS errors included (a certificate error is a ValueError too)
             raise ApiError(f"cannot reach provider {provider_name!r}: {type(exc).__name__}") from exc
+        if isinstance(exc, http1.HttpError | ValueError):  # our own messages: the cause, never an address or a key
+            raise ApiError(f"cannot reach provider {provider_name!r}: {exc}") from exc
         raise
-    return UpstreamResponse(response, pool.gate)
 
 
 async def upstream_read_error_body(response: UpstreamResponse) -> bytes:
