@@ -229,6 +229,21 @@ async def test_a_response_dropped_unclosed_frees_its_slot_and_closes_its_socket(
         assert server.closed_by_client == 1
 
 
+def test_the_wire_works_on_uvloop() -> None:
+    """On uvloop (``lynkr serve --server uvicorn`` with its extra), whose transports are not asyncio.Transport
+    subclasses, a new connection and a reused one both answer."""
+    import uvloop
+
+    async def go() -> int:
+        async with Server(ok) as server:
+            for _ in range(3):
+                response = await upstream_send(request(server.url), provider_name="p")
+                assert response.status_code == 200 and await read_all(response) == b'{"ok": true}'
+        return server.connections
+
+    assert uvloop.run(go()) == 1
+
+
 def test_headers_are_case_insensitive_and_repeated_ones_joined() -> None:
     headers = http1.Headers([(b"X-A", b"1"), (b"x-a", b"2"), (b"Content-Type", b"text/plain")])
     assert headers["x-a"] == headers["X-A"] == "1, 2"
