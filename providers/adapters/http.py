@@ -84,14 +84,13 @@ class UpstreamResponse:
 
     __slots__ = ("_closed", "_connection", "_pool", "_read_timeout", "headers", "status_code")
 
-    def __init__(self, connection: http1.Connection, pool: _Pool, key: _Key, read_timeout: float) -> None:
+    def __init__(self, connection: http1.Connection, pool: _Pool, read_timeout: float) -> None:
         self._closed = False
         self._connection = connection
         self._pool = pool
         self._read_timeout = read_timeout
         self.status_code: int = connection.status
         self.headers: Mapping[str, str] = http1.Headers(connection.raw_headers)  # case-insensitive
-        connection.key = key
 
     async def read_chunk(self) -> bytes:
         """The bytes that have arrived (waiting for some), b"" at the end. Cancelling it loses nothing."""
@@ -147,9 +146,8 @@ class _Pool:
         self.gate = asyncio.Semaphore(limit)
         self.guard: AsyncGenerator[None, None] | None = None
         self.idle: dict[_Key, list[http1.Connection]] = {}
-        self.connections: weakref.WeakSet[http1.Connection] = (
-            weakref.WeakSet()
-        )  # every open one, to close with the loop
+        # Every open connection, idle or answering, to close with the loop.
+        self.connections: weakref.WeakSet[http1.Connection] = weakref.WeakSet()
         self.closed = False
 
     def take(self, key: _Key) -> http1.Connection | None:
@@ -286,10 +284,9 @@ async def upstream_send(request: UpstreamRequest, *, provider_name: str) -> Upst
         head = http1.request_head(request.method, target, host_header, request.headers, len(body))
         connection = pool.take(key)
         if connection is None:
-            scheme, host, port = key
-            context = _ssl_context() if scheme == "https" else None
+            context = _ssl_context() if key[0] == "https" else None
             try:
-                connection = await http1.connect(loop, host, port, context, request.connect_timeout)
+                connection = await http1.connect(loop, key, context, request.connect_timeout)
             except TimeoutError:
                 raise ApiError(f"provider {provider_name!r} did not accept a connection in time") from None
             pool.connections.add(connection)
@@ -298,7 +295,7 @@ async def upstream_send(request: UpstreamRequest, *, provider_name: str) -> Upst
             await connection.head(request.read_timeout)
         except TimeoutError:
             raise TimeoutError_(f"provider {provider_name!r} did not answer in time") from None
-        return UpstreamResponse(connection, pool, key, request.read_timeout)
+        return UpstreamResponse(connection, pool, request.read_timeout)
     except BaseException as exc:
         if connection is not None:
             connection.close()

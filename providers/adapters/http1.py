@@ -85,12 +85,12 @@ def request_head(method: str, target: str, host: str, headers: tuple[tuple[str, 
 class Connection(asyncio.Protocol):
     """One keep-alive connection; one exchange (``send``, ``head``, ``read``) at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.lost = False
         self.idle_since = 0.0
-        self.key: tuple[str, str, int] = ("", "", 0)  # where it is connected (the pool's idle lists are keyed by it)
+        self.key = key  # (scheme, host, port) it is connected to: the pool's idle lists are keyed by it
         self._parser: Any = None  # httptools.HttpResponseParser, one per exchange
         self._waiter: asyncio.Future[None] | None = None
         self._reset()
@@ -276,10 +276,12 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 async def connect(
-    loop: asyncio.AbstractEventLoop, host: str, port: int, context: ssl.SSLContext | None, within: float
+    loop: asyncio.AbstractEventLoop, key: tuple[str, str, int], context: ssl.SSLContext | None, within: float
 ) -> Connection:
-    """A new connection (DNS, TCP and, with a context, TLS with SNI), within ``within`` seconds."""
-    connection = Connection(loop)
+    """A new connection to ``key``'s host and port (DNS, TCP and, with a context, TLS with SNI), within ``within``
+    seconds."""
+    _, host, port = key
+    connection = Connection(loop, key)
     await asyncio.wait_for(
         loop.create_connection(
             lambda: connection, host, port, ssl=context, server_hostname=host if context is not None else None

@@ -108,6 +108,25 @@ def request(url: str, body: bytes = b'{"x": 1}', *, connect: float = 2.0, read: 
     return UpstreamRequest("POST", url, headers, body, connect_timeout=connect, read_timeout=read)
 
 
+def holds_after(raw: bytes) -> Answer:
+    """An answer that writes ``raw`` and then holds the connection, sending nothing more."""
+
+    async def answer(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool | None:
+        writer.write(raw)
+        return None
+
+    return answer
+
+
+async def closed_by_client(server: Server) -> int:
+    """How many connections the client closed, once it has closed one (or after half a second)."""
+    for _ in range(50):
+        if server.closed_by_client:
+            break
+        await asyncio.sleep(0.01)
+    return server.closed_by_client
+
+
 async def ok(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool:
     writer.write(reply(200, b'{"ok": true}', ("content-type", "application/json"), ("X-Trace-Id", "t1")))
     return True
@@ -193,20 +212,12 @@ async def test_a_finished_answer_gives_its_connection_back_to_the_pool() -> None
 
 
 async def test_closing_an_unfinished_answer_closes_its_connection() -> None:
-    async def endless(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool | None:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
-        return None
-
-    async with Server(endless) as server:
+    async with Server(holds_after(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")) as server:
         response = await upstream_send(request(server.url), provider_name="p")
         assert await response.read_chunk() == b"hello"
         await response.aclose()
         await response.aclose()  # idempotent
-        for _ in range(50):
-            if server.closed_by_client:
-                break
-            await asyncio.sleep(0.01)
-        assert server.closed_by_client == 1
+        assert await closed_by_client(server) == 1
 
 
 # --- errors while sending ---------------------------------------------------------------------------------------
@@ -231,11 +242,7 @@ async def test_no_answer_within_the_read_timeout_is_a_timeout_error() -> None:
 
 
 async def test_silence_in_the_middle_of_the_body_is_a_read_timeout() -> None:
-    async def stalls(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool | None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst")
-        return None
-
-    async with Server(stalls) as server:
+    async with Server(holds_after(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst")) as server:
         response = await upstream_send(request(server.url, read=0.2), provider_name="p")
         try:
             assert await response.read_chunk() == b"first"

@@ -16,7 +16,7 @@ import pytest
 from gateway.wire.errors import ApiError
 from providers.adapters import http, http1
 from providers.adapters.http import UpstreamDisconnected, upstream_send
-from tests.providers.adapters.test_http import Server, ok, read_all, reply, request
+from tests.providers.adapters.test_http import Server, closed_by_client, holds_after, ok, read_all, reply, request
 
 
 async def test_the_request_head_carries_defaults_unless_the_caller_set_them() -> None:
@@ -146,10 +146,7 @@ async def test_an_answer_that_cannot_be_read_is_an_api_error(answer: bytes, mess
 
 
 async def test_a_malformed_body_after_a_good_head_is_a_disconnect() -> None:
-    async def bad_chunking(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool | None:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nnot hex\r\n")
-        return None
-
+    bad_chunking = holds_after(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nnot hex\r\n")
     async with Server(bad_chunking) as server:
         response = await upstream_send(request(server.url), provider_name="p")
         with pytest.raises(UpstreamDisconnected, match="malformed answer"):
@@ -213,20 +210,12 @@ async def test_a_connect_that_takes_too_long_is_an_api_error(monkeypatch: pytest
 
 
 async def test_a_response_dropped_unclosed_frees_its_slot_and_closes_its_socket() -> None:
-    async def endless(writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool | None:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        return None
-
-    async with Server(endless) as server:
+    async with Server(holds_after(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")) as server:
         response = await upstream_send(request(server.url), provider_name="p")
         connection = response._connection
         del response
         assert connection.lost and not http._pools[asyncio.get_running_loop()].gate.locked()
-        for _ in range(50):
-            if server.closed_by_client:
-                break
-            await asyncio.sleep(0.01)
-        assert server.closed_by_client == 1
+        assert await closed_by_client(server) == 1
 
 
 def test_the_wire_works_on_uvloop() -> None:
